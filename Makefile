@@ -1,0 +1,56 @@
+# The two commands a learner needs:  make demo  (the main job)  and  make test  (every check).
+SHELL := /bin/bash
+VENV ?= .venv
+PY   := $(VENV)/bin/python
+BIN  := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+
+.PHONY: install demo test check-clean check-export nbdev-test pytest lab docs bench corpus clean
+
+# A local virtual environment with the package (editable) and its dev tools; rebuilt when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip install -q --python $(PY) --compile-bytecode -e ".[dev]"
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+## main job: check the bundled corpus, read every piece, print the data report
+demo: install
+	$(BIN)/maestro report
+
+## every check, in order: notebooks clean, library in sync, notebooks run, pytest
+test: install check-clean check-export nbdev-test pytest
+
+check-clean: install
+	@tools/unchanged.sh nbs -- $(BIN)/nbdev-clean || { echo "nbdev-clean changed notebooks: run 'make tidy' (nbdev-clean) and commit"; exit 1; }
+	@echo "notebooks clean: ok"
+
+check-export: install
+	@tools/unchanged.sh maestro_lessons -- $(BIN)/nbdev-export || { echo "library out of sync with nbs/: run nbdev-export and commit"; exit 1; }
+	@echo "library in sync with nbs/: ok"
+
+nbdev-test: install
+	$(BIN)/nbdev-test --n_workers 2
+
+pytest: install
+	$(BIN)/python -m pytest -q
+
+tidy: install
+	$(BIN)/nbdev-clean && $(BIN)/nbdev-export && $(PY) tools/make_readme.py
+
+lab: install
+	$(BIN)/jupyter lab nbs/
+
+## docs: processed notebooks (the full site is built by a later issue)
+docs: install
+	$(BIN)/nbdev-proc-nbs --file-re '\.(?:ipynb|qmd|html)$$' </dev/null || true
+	@test -d _proc && echo "processed notebooks in _proc/"
+
+bench: install
+	$(PY) benchmarks/read_notes.py
+
+## re-create the bundled corpus from music21 (slow; its output is committed)
+corpus: install
+	$(PY) datasets/build_corpus.py

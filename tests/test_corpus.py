@@ -1,0 +1,104 @@
+"""The bundled corpus and the corpus functions on real files, user folders with bad files, and leaks."""
+import json, shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from maestro_lessons.corpus import (load_manifest, verify_corpus, scan_folder, read_maestro_csv, split_pieces,
+                                    check_split, piece_groups, read_corpus_stats, load_jsb_chorales, data_dir, cache_dir)
+
+@pytest.fixture(scope="module")
+def manifest(): return load_manifest()
+
+def test_manifest_columns_and_composers(manifest):
+    assert {"id", "composer", "title", "work", "m21_path", "n_notes", "duration_s", "sha256", "path"} <= set(manifest.columns)
+    assert {"Bach", "Palestrina", "Monteverdi", "Beethoven", "Mozart", "Haydn", "Traditional"} <= set(manifest.composer)
+    counts = manifest.composer.value_counts()
+    assert counts["Bach"] >= 300 and counts["Palestrina"] >= 300 and counts["Traditional"] >= 1000
+    assert manifest.id.is_unique and manifest.sha256.is_unique
+    assert (manifest.n_notes > 0).all() and (manifest.duration_s > 0).all()
+
+def test_corpus_files_are_there_and_unchanged(manifest):
+    assert verify_corpus(manifest, progress=False).empty
+
+def test_corpus_size_is_modest():
+    size = sum(p.stat().st_size for p in (data_dir() / "music21" / "midi").rglob("*.mid"))
+    assert size < 30e6, f"{size / 1e6:.1f} MB"
+
+def test_every_corpus_piece_reads_and_matches_manifest(manifest):
+    stats, failed = read_corpus_stats(manifest, progress=False)
+    assert failed.empty, failed.head()
+    got = stats.set_index("id")
+    assert got.notes.to_dict() == manifest.set_index("id").n_notes.to_dict()
+    assert np.allclose(got.seconds.reindex(manifest.id).to_numpy(), manifest.duration_s.to_numpy(), atol=2e-3)
+
+def test_split_has_no_leak_and_covers_composers(manifest):
+    split = split_pieces(manifest)
+    assert check_split(manifest, split).empty
+    for comp, s in split.groupby(manifest.composer):
+        assert (s == "train").any(), comp
+    many = manifest.composer.value_counts().index[manifest.composer.value_counts() > 100]
+    for comp in many:                                   # composers with many works appear on all three sides
+        assert set(split[manifest.composer == comp]) == {"train", "valid", "test"}, comp
+
+def test_palestrina_masses_stay_whole(manifest):
+    pal = manifest[manifest.composer == "Palestrina"]
+    split = split_pieces(manifest)[pal.index]
+    per_mass = split.groupby(pal.work).nunique()
+    assert (per_mass == 1).all() and (pal.work.value_counts() > 1).any()
+
+def test_different_seed_gives_different_split(manifest):
+    assert (split_pieces(manifest, seed=1) != split_pieces(manifest, seed=0)).any()
+
+def test_copies_of_a_file_are_grouped_even_with_different_titles():
+    df = pd.DataFrame({"id": list("abcd"), "composer": ["X"] * 4, "work": ["w1", "w2", "w3", "w4"],
+                       "sha256": ["s1", "s2", "s1", "s3"]})
+    g = piece_groups(df)
+    assert g[0] == g[2] and len(set(g)) == 3
+
+def test_check_split_names_the_leak():
+    df = pd.DataFrame({"id": ["m1", "m2", "m3"], "composer": ["X"] * 3, "work": ["q", "q", "r"]})
+    leaks = check_split(df, pd.Series(["train", "test", "train"]))
+    assert "q" in leaks.value.tolist() and "test/train" in leaks.splits.tolist()
+
+def test_scan_folder_with_bad_files(tmp_path, manifest):
+    good = manifest.path[manifest.composer == "Bach"].iloc[:2].tolist()
+    (tmp_path / "Bach").mkdir(); (tmp_path / "Chopin" / "Op. 28").mkdir(parents=True)
+    for i, g in enumerate(good): shutil.copy(g, tmp_path / "Bach" / f"piece{i}.MIDI")
+    (tmp_path / "Bach" / "empty.mid").write_bytes(b"")
+    (tmp_path / "Bach" / "notes.txt").write_text("not a midi name: skipped")
+    (tmp_path / "Chopin" / "Op. 28" / "page.mid").write_text("<html>")
+    (tmp_path / "Chopin" / "dir.mid").mkdir()               # a directory named .mid
+    m = scan_folder(tmp_path)
+    assert sorted(m.composer.unique()) == ["Bach", "Chopin"]
+    stats, failed = read_corpus_stats(m, progress=False)
+    assert len(stats) == 2 and len(stats) + len(failed) == len(m) == 5
+    reasons = dict(zip(failed.path.map(lambda p: Path(p).name), failed.reason))
+    assert reasons == {"empty.mid": "empty file (0 bytes)", "dir.mid": "is a directory, not a MIDI file",
+                       "page.mid": "not a MIDI file (it starts with b'<html>', a MIDI file starts with b'MThd')"}
+
+def test_scan_folder_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a folder"): scan_folder(tmp_path / "nope")
+
+def test_read_maestro_csv_keeps_split_and_groups_titles(tmp_path):
+    pd.DataFrame({"canonical_composer": ["A", "A", "B"], "canonical_title": ["Sonata", "Sonata", "Etude"],
+                  "split": ["train", "test", "validation"], "midi_filename": ["2004/a.midi", "2006/b.midi", "2004/c.midi"],
+                  "duration": [1, 2, 3]}).to_csv(tmp_path / "m.csv", index=False)
+    m = read_maestro_csv(tmp_path / "m.csv")
+    assert m.split.tolist() == ["train", "test", "valid"] and m.path[0] == str(tmp_path / "2004" / "a.midi")
+    assert split_pieces(m).tolist() == ["train", "test", "valid"]          # MAESTRO's own split is kept
+    assert not check_split(m, m.split).empty                                # ...and its known leak is visible
+
+def test_jsb_chorales_vendored():
+    jsb = load_jsb_chorales("quarter")
+    assert {k: len(v) for k, v in jsb.items()} == {"train": 229, "valid": 76, "test": 77}
+    pitches = [p for c in jsb["train"] for step in c for p in step]
+    assert min(pitches) >= 21 and max(pitches) <= 108
+    assert len(load_jsb_chorales("8th")["test"]) == 77
+    with pytest.raises(ValueError): load_jsb_chorales("16th")
+
+def test_cache_dir_moves_with_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("MAESTRO_CACHE", str(tmp_path / "c"))
+    assert cache_dir() == tmp_path / "c" and (tmp_path / "c").is_dir()
