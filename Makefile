@@ -5,7 +5,7 @@ PY   := $(VENV)/bin/python
 BIN  := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: install demo test check-clean check-export nbdev-test pytest lab docs bench corpus clean
+.PHONY: install demo test check-clean check-export nbdev-test pytest tidy lab docs bench corpus
 
 # A local virtual environment with the package (editable) and its dev tools; rebuilt when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -32,7 +32,7 @@ check-export: install
 	@echo "library in sync with nbs/: ok"
 
 nbdev-test: install
-	$(BIN)/nbdev-test --n_workers 2
+	$(BIN)/nbdev-test --n-workers 2
 
 pytest: install
 	$(BIN)/python -m pytest -q
@@ -43,10 +43,10 @@ tidy: install
 lab: install
 	$(BIN)/jupyter lab nbs/
 
-## docs: processed notebooks (the full site is built by a later issue)
+## docs: nbdev's processed notebooks in _proc/ (offline; the rendered site is a later issue)
 docs: install
-	$(BIN)/nbdev-proc-nbs --file-re '\.(?:ipynb|qmd|html)$$' </dev/null || true
-	@test -d _proc && echo "processed notebooks in _proc/"
+	$(PY) tools/proc_docs.py --force
+	@echo "processed notebooks in _proc/"
 
 bench: install
 	$(PY) benchmarks/read_notes.py

@@ -40,7 +40,7 @@ COLLECTIONS = {
 }
 PREFERENCE = (".mxl", ".xml", ".musicxml", ".krn", ".abc")  # when one work exists in two formats
 MANIFEST_COLUMNS = ["id", "composer", "collection", "title", "work", "m21_path",
-                    "midi", "n_notes", "duration_s", "sha256"]
+                    "midi", "repeats", "n_notes", "duration_s", "sha256"]
 
 
 def slug(text: str) -> str:
@@ -60,7 +60,7 @@ def list_sources(only=None) -> list[str]:
     for coll, (_, suffixes) in COLLECTIONS.items():
         if only and coll not in only: continue
         for p in sorted((root / coll).rglob("*")):
-            if p.suffix.lower() not in suffixes: continue
+            if p.suffix.lower() not in suffixes or p.stem.endswith("_old"): continue   # superseded editions
             rel = p.relative_to(root).as_posix()
             key = rel.rsplit(".", 1)[0]
             old = chosen.get(key)
@@ -93,11 +93,45 @@ def score_title(score, fallback: str) -> str:
     return fallback
 
 
+def strip_repeats(score):
+    "`score` without repeat barlines, voltas and repeat expressions (in place): played as written."
+    from music21 import bar, repeat, spanner, stream
+    for m in score.recurse().getElementsByClass(stream.Measure):
+        for side in ("leftBarline", "rightBarline"):
+            if isinstance(getattr(m, side), bar.Repeat): setattr(m, side, bar.Barline("regular"))
+    for cls in (repeat.RepeatExpression, spanner.RepeatBracket):
+        for el in list(score.recurse().getElementsByClass(cls)):
+            if el.activeSite is not None: el.activeSite.remove(el)
+    return score
+
+
+def drop_shared_time_signatures(score):
+    "`score` with each TimeSignature object kept in one place only (ABC imports can share one between measures)."
+    from music21 import meter
+    seen = set()
+    for ts in list(score.recurse().getElementsByClass(meter.TimeSignature)):
+        if id(ts) in seen and ts.activeSite is not None: ts.activeSite.remove(ts)
+        seen.add(id(ts))
+    return score
+
+
+def midi_bytes(score) -> tuple[bytes, str]:
+    """MIDI bytes of a music21 score with its repeats played out, as music21 does; when music21 cannot
+    expand them (badly formed repeats), the score as written. Returns the bytes and which it was."""
+    from music21.midi.translate import music21ObjectToMidiFile
+    try:
+        return music21ObjectToMidiFile(score).writestr(), "expanded"
+    except Exception as first:
+        for fix in (drop_shared_time_signatures, strip_repeats):
+            try: return music21ObjectToMidiFile(fix(score)).writestr(), "expanded" if fix is drop_shared_time_signatures else "as written"
+            except Exception: pass
+        raise first
+
+
 def convert_source(src: str) -> dict:
     "Convert one music21 corpus file (a score or an opus of tunes) to MIDI files; return its record."
     warnings.simplefilter("ignore")
     from music21 import corpus
-    from music21.midi.translate import music21ObjectToMidiFile
     coll = src.split("/")[0]
     composer = COLLECTIONS[coll][0]
     stem = src.rsplit(".", 1)[0]
@@ -105,16 +139,19 @@ def convert_source(src: str) -> dict:
     scores = list(parsed.scores) if hasattr(parsed, "scores") else [parsed]
     # a multi-movement work lives in its own folder (beethoven/opus18no1/movement1)
     work = stem.rsplit("/", 1)[0] if stem.count("/") >= 2 else stem
-    pieces = []
+    pieces, failed = [], []
     for i, score in enumerate(scores, 1):
         pid = slug(stem.replace("/", "-")) + (f"-{i:03d}" if len(scores) > 1 else "")
         rel = Path("midi") / coll / f"{pid}.mid"
-        mf = music21ObjectToMidiFile(score)
-        atomic_write_bytes(OUT / rel, mf.writestr())
+        try:                                   # one tune of an opus can fail without losing the others
+            data, repeats = midi_bytes(score)
+        except Exception as e:
+            failed.append(dict(id=pid, error=f"{type(e).__name__}: {e}".strip()[:300])); continue
+        atomic_write_bytes(OUT / rel, data)
         pieces.append(dict(id=pid, composer=composer, collection=coll,
                            title=score_title(score, Path(stem).name), work=work,
-                           m21_path=stem, midi=rel.as_posix()))
-    return dict(source=src, pieces=pieces)
+                           m21_path=stem, midi=rel.as_posix(), repeats=repeats))
+    return dict(source=src, pieces=pieces, failed=failed, n_scores=len(scores))
 
 
 def _run(src: str) -> dict:
@@ -159,22 +196,30 @@ def refine(piece: dict, src: str, n_scores: int) -> dict:
     return piece
 
 
-def write_manifest(sources: list[str]):
-    "Collect the records of `sources` into manifest.csv and failures.csv (atomically)."
+def write_manifest(sources: list[str], prune: bool = False):
+    """Collect the records of `sources` into manifest.csv and failures.csv (atomically);
+    with `prune`, delete MIDI files that no manifest row refers to (left by an earlier build)."""
     rows, failures = [], []
     for src in sources:
         rp = record_path(src)
         if not rp.exists(): failures.append(dict(source=src, reason="not built yet")); continue
         rec = json.loads(rp.read_text())
         if "error" in rec: failures.append(dict(source=src, reason=rec["error"])); continue
+        for bad in rec.get("failed", []):
+            failures.append(dict(source=f"{src} ({bad['id']})", reason=bad["error"]))
         for piece in rec["pieces"]:
-            piece = refine(piece, src, len(rec["pieces"]))
+            piece = refine(piece, src, rec.get("n_scores", len(rec["pieces"])))
             facts = midi_facts(OUT / piece["midi"])
             if facts["n_notes"] == 0:
                 failures.append(dict(source=f"{src} ({piece['id']})", reason="no notes in the exported MIDI"))
                 (OUT / piece["midi"]).unlink(missing_ok=True); continue
-            rows.append({**piece, **facts})
+            rows.append({"repeats": "expanded", **piece, **facts})   # records older than the column: music21 expanded them
     rows.sort(key=lambda r: r["id"])
+    if prune:
+        keep = {r["midi"] for r in rows}
+        stale = [p for p in (OUT / "midi").rglob("*.mid") if p.relative_to(OUT).as_posix() not in keep]
+        for p in stale: p.unlink()
+        if stale: print(f"removed {len(stale)} MIDI file(s) no longer in the corpus")
     for name, cols, data in (("manifest.csv", MANIFEST_COLUMNS, rows),
                              ("failures.csv", ["source", "reason"], failures)):
         import io
@@ -197,7 +242,9 @@ def main(argv=None):
     todo = []
     for s in sources:
         rp = record_path(s)
-        if not rp.exists() or (args.retry_failed and "error" in json.loads(rp.read_text())): todo.append(s)
+        if not rp.exists(): todo.append(s); continue
+        rec = json.loads(rp.read_text())
+        if args.retry_failed and ("error" in rec or rec.get("failed")): todo.append(s)
     if args.limit: todo = todo[:args.limit]
     print(f"{len(sources)} sources, {len(sources) - len(todo)} already built, {len(todo)} to convert", flush=True)
     # slow sources (quartets) first, so the pool is not left waiting on them at the end
@@ -208,7 +255,7 @@ def main(argv=None):
         for f in bar:
             rec = f.result()
             if "error" in rec: bar.write(f"failed: {rec['source']}: {rec['error']}")
-    rows, failures = write_manifest(sources)
+    rows, failures = write_manifest(sources, prune=not args.only and not args.limit)
     print(f"manifest: {len(rows)} pieces; failures: {len(failures)} (see {OUT / 'failures.csv'})")
     return 0
 

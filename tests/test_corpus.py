@@ -23,6 +23,15 @@ def test_manifest_columns_and_composers(manifest):
 def test_corpus_files_are_there_and_unchanged(manifest):
     assert verify_corpus(manifest, progress=False).empty
 
+def test_every_midi_file_is_in_the_manifest(manifest):
+    on_disk = {p.relative_to(data_dir() / "music21").as_posix() for p in (data_dir() / "music21" / "midi").rglob("*.mid")}
+    assert on_disk == set(manifest.midi)
+
+def test_build_failures_are_listed_with_a_reason():
+    failures = pd.read_csv(data_dir() / "music21" / "failures.csv")
+    assert list(failures.columns) == ["source", "reason"]
+    assert failures.reason.notna().all() and not failures.reason.str.contains("not built yet").any()
+
 def test_corpus_size_is_modest():
     size = sum(p.stat().st_size for p in (data_dir() / "music21" / "midi").rglob("*.mid"))
     assert size < 30e6, f"{size / 1e6:.1f} MB"

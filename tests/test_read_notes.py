@@ -28,10 +28,10 @@ def test_directory(tmp_path):
 
 def test_permission_denied(write_midi, monkeypatch):
     p = write_midi(ONE_NOTE)
-    import maestro_lessons.notes as notes_module
+    import os
     def denied(*a, **k): raise PermissionError(13, "Permission denied")
-    # tests may run as root, where chmod 000 does not stop a read: make the module's `open` refuse instead
-    monkeypatch.setattr(notes_module, "open", denied, raising=False)
+    # tests may run as root, where chmod 000 does not stop a read: make os.open refuse instead
+    monkeypatch.setattr(os, "open", denied)
     with pytest.raises(MidiError, match="permission denied"): read_notes(p)
 
 def test_zero_bytes(write_midi):
