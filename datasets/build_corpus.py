@@ -116,16 +116,21 @@ def drop_shared_time_signatures(score):
 
 
 def midi_bytes(score) -> tuple[bytes, str]:
-    """MIDI bytes of a music21 score with its repeats played out, as music21 does; when music21 cannot
-    expand them (badly formed repeats), the score as written. Returns the bytes and which it was."""
+    """MIDI bytes of a music21 score with its repeats played out, as music21 does, and how: 'expanded',
+    or 'as written' when music21 cannot expand them (badly formed repeats)."""
     from music21.midi.translate import music21ObjectToMidiFile
     try:
         return music21ObjectToMidiFile(score).writestr(), "expanded"
     except Exception as first:
-        for fix in (drop_shared_time_signatures, strip_repeats):
-            try: return music21ObjectToMidiFile(fix(score)).writestr(), "expanded" if fix is drop_shared_time_signatures else "as written"
-            except Exception: pass
-        raise first
+        try: return music21ObjectToMidiFile(drop_shared_time_signatures(score)).writestr(), "expanded"
+        except Exception: pass
+        try: return music21ObjectToMidiFile(strip_repeats(score)).writestr(), "as written"
+        except Exception: raise first from None
+
+
+# A folk tune lasts a few minutes at most; a few ABC tunes come out of music21's repeat expansion
+# hours long (a runaway of D.C./D.S. marks). They are left out and listed in failures.csv.
+MAX_TUNE_SECONDS = 600
 
 
 def convert_source(src: str) -> dict:
@@ -186,7 +191,7 @@ def refine(piece: dict, src: str, n_scores: int) -> dict:
     """The work a piece belongs to, so that splits can keep a work's pieces together:
     a Palestrina movement belongs to its mass; folk tunes from one opus file are separate
     works, joined only when they share a title (variants of one song)."""
-    piece = dict(piece)
+    piece = dict(piece, m21_path=src if n_scores == 1 else f"{src}#{int(piece['id'].rsplit('-', 1)[1])}")
     mass = humdrum_field(src, "OPR")
     if mass:
         piece["work"] = f"{piece['collection']}/{slug(mass)}"
@@ -210,6 +215,10 @@ def write_manifest(sources: list[str], prune: bool = False):
         for piece in rec["pieces"]:
             piece = refine(piece, src, rec.get("n_scores", len(rec["pieces"])))
             facts = midi_facts(OUT / piece["midi"])
+            if piece["composer"] == "Traditional" and facts["duration_s"] > MAX_TUNE_SECONDS:
+                failures.append(dict(source=f"{src} ({piece['id']})", reason=f"repeat expansion ran away: "
+                                     f"{facts['duration_s']:.0f} s of music for a folk tune (limit {MAX_TUNE_SECONDS} s)"))
+                (OUT / piece["midi"]).unlink(missing_ok=True); continue
             if facts["n_notes"] == 0:
                 failures.append(dict(source=f"{src} ({piece['id']})", reason="no notes in the exported MIDI"))
                 (OUT / piece["midi"]).unlink(missing_ok=True); continue
@@ -236,13 +245,14 @@ def main(argv=None):
     ap.add_argument("--only", nargs="*", help="music21 collections to build (default: all)")
     ap.add_argument("--limit", type=int, help="at most this many new sources (for a quick try)")
     ap.add_argument("--retry-failed", action="store_true", help="convert again the sources that failed before")
+    ap.add_argument("--redo", nargs="*", default=[], help="convert these music21 sources again (e.g. after a fix)")
     args = ap.parse_args(argv)
     from tqdm.auto import tqdm
     sources = list_sources(args.only)
     todo = []
     for s in sources:
         rp = record_path(s)
-        if not rp.exists(): todo.append(s); continue
+        if not rp.exists() or s in args.redo: todo.append(s); continue
         rec = json.loads(rp.read_text())
         if args.retry_failed and ("error" in rec or rec.get("failed")): todo.append(s)
     if args.limit: todo = todo[:args.limit]
