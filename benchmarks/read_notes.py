@@ -43,8 +43,9 @@ def main(argv=None):
     warnings.simplefilter("ignore")
     import pretty_midi, music21
     manifest = load_manifest()
-    sample = (manifest.groupby("composer", group_keys=False)
-              .apply(lambda g: g.sample(n=min(args.per_composer, len(g)), random_state=args.seed)))
+    picks = [g.sample(n=min(args.per_composer, len(g)), random_state=args.seed).index
+             for _, g in manifest.groupby("composer")]
+    sample = manifest.loc[np.concatenate(picks)]
     files = sample.path.tolist()
     print(f"{len(files)} corpus files, {args.per_composer} per composer, {sample.n_notes.sum()} notes")
     readers = {

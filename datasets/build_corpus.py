@@ -170,13 +170,12 @@ def _run(src: str) -> dict:
 
 
 def midi_facts(path: Path) -> dict:
-    "Number of notes, duration in seconds and sha256 of a MIDI file (read with symusic)."
-    import symusic
-    data = path.read_bytes()
-    score = symusic.Score.from_midi(data, ttype="second")
-    n = sum(len(t.notes) for t in score.tracks if not t.is_drum)
-    return dict(n_notes=n, duration_s=round(float(score.end()), 3),
-                sha256=hashlib.sha256(data).hexdigest())
+    "Number of notes and duration in seconds as the course's `read_notes` sees them, and the file's sha256."
+    from maestro_lessons.notes import read_notes, MidiError
+    try: notes = read_notes(path)
+    except MidiError: return dict(n_notes=0, duration_s=0.0, sha256="")
+    return dict(n_notes=len(notes), duration_s=round(notes.duration, 6),
+                sha256=hashlib.sha256(path.read_bytes()).hexdigest())
 
 
 def humdrum_field(src: str, key: str) -> str | None:
