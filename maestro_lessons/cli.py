@@ -11,7 +11,7 @@ import argparse, sys, time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['report', 'parser', 'main']
+__all__ = ['COMMAND_MODULES', 'report', 'parser', 'main']
 
 # %% ../nbs/cli.ipynb #2d92643a
 def _load(args):
@@ -51,6 +51,17 @@ def report(args) -> int:
     return 0
 
 # %% ../nbs/cli.ipynb #b6eb1420
+# Lessons that add commands: each module has `add_commands(subparsers)` and imports TensorFlow only
+# inside the functions that need it, so `maestro report` and `maestro --help` stay fast.
+COMMAND_MODULES = ("maestro_lessons.classifier", "maestro_lessons.generator")
+
+def _lesson_commands(sub):
+    "Let every lesson module that exists add its subcommands."
+    import importlib, importlib.util
+    for name in COMMAND_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name).add_commands(sub)
+
 def parser() -> argparse.ArgumentParser:
     "The `maestro` command's argument parser."
     p = argparse.ArgumentParser(prog="maestro", description="maestro_lessons: deep learning for symbolic music.")
@@ -62,6 +73,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--no-verify", action="store_true", help="skip the SHA-256 check of the bundled files")
     r.add_argument("--plot", help="also save the report's charts to this PNG file")
     r.set_defaults(func=report)
+    _lesson_commands(sub)
     return p
 
 def main(argv=None) -> int:
