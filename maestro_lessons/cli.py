@@ -51,16 +51,19 @@ def report(args) -> int:
     return 0
 
 # %% ../nbs/cli.ipynb #b6eb1420
-# Lessons that add commands: each module has `add_commands(subparsers)` and imports TensorFlow only
-# inside the functions that need it, so `maestro report` and `maestro --help` stay fast.
+# Lessons that add commands: each module has `add_commands(sub, train)`, where `sub` holds the top-level
+# commands and `train` the kinds of `maestro train <kind>`; they import TensorFlow only inside the
+# functions that need it, so `maestro report` and `maestro --help` stay fast.
 COMMAND_MODULES = ("maestro_lessons.classifier", "maestro_lessons.generator")
 
 def _lesson_commands(sub):
-    "Let every lesson module that exists add its subcommands."
+    "Let every lesson module that exists add its subcommands (and its kinds of `maestro train`)."
     import importlib, importlib.util
+    train = sub.add_parser("train", help="train a model on the bundled corpus (or your own)")
+    kinds = train.add_subparsers(dest="kind", required=True, metavar="KIND")
     for name in COMMAND_MODULES:
         if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name).add_commands(sub)
+            importlib.import_module(name).add_commands(sub, kinds)
 
 def parser() -> argparse.ArgumentParser:
     "The `maestro` command's argument parser."
