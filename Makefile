@@ -43,10 +43,9 @@ tidy: install
 lab: install
 	$(BIN)/jupyter lab nbs/
 
-## docs: nbdev's processed notebooks in _proc/ (offline; the rendered site is a later issue)
+## docs: the site in _docs/ (real Quarto when it is on the PATH, else nbdev's processing + smalldocs, offline)
 docs: install
-	$(PY) tools/proc_docs.py --force
-	@echo "processed notebooks in _proc/"
+	$(PY) tools/build_docs.py
 
 bench: install
 	$(PY) benchmarks/read_notes.py

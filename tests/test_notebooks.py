@@ -10,4 +10,4 @@ NOTEBOOKS = sorted(p for p in (ROOT / "nbs").glob("*.ipynb") if not p.name.start
 def test_notebook(nb, monkeypatch):
     monkeypatch.chdir(nb.parent)                      # nbdev-test runs each notebook from its own folder
     ok, _ = run_notebook(nb, skip_flags=["notest", "slow", "gpu"], basepath=ROOT)
-    assert ok, f"{nb.name} failed (run `nbdev-test --path nbs/{nb.name}` to see the cell)"
+    assert ok, f"{nb.name} failed (run `nbdev-test nbs/{nb.name}` to see the cell)"

@@ -27,3 +27,16 @@ def test_ci_runs_the_readme_test_command():
 def test_package_never_reads_shared_folder():
     for py in (ROOT / "maestro_lessons").glob("*.py"):
         assert "../shared" not in py.read_text() and "/shared/" not in py.read_text(), py
+
+def test_import_cells_hold_only_imports():
+    "nbdev's docs processing runs import cells on their own, so a cell mixing `import x` with other code breaks the docs."
+    import json
+    bad = []
+    for nb in sorted((ROOT / "nbs").glob("*.ipynb")):
+        for i, cell in enumerate(json.loads(nb.read_text())["cells"]):
+            if cell["cell_type"] != "code": continue
+            lines = [l for l in "".join(cell["source"]).splitlines() if l.strip() and not l.lstrip().startswith("#")]
+            imports = [l for l in lines if l.startswith(("import ", "from "))]
+            if imports and len(imports) < len(lines) and "#| export" not in "".join(cell["source"]):
+                bad.append(f"{nb.name} cell {i}: {imports[0]}")
+    assert not bad, "put these imports in a cell of their own:\n" + "\n".join(bad)
