@@ -241,9 +241,10 @@ def save_piano_roll_png(notes: Notes, path, title: str | None = None, dpi: int =
     return _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"), ".png")
 
 # %% ../nbs/07_export.ipynb #3ac4beed
-def _short(tok: str) -> str:
-    "A compact label for a token string."
-    for a, b in (("NOTE_ON_", "on "), ("NOTE_OFF_", "off "), ("TIME_SHIFT_", "→"), ("VELOCITY_", "vel ")):
+def _short(tok: str, step: float) -> str:
+    "A compact label for a token string (time shifts in seconds)."
+    if tok.startswith("TIME_SHIFT_"): return f"+{int(tok[11:]) * step:g}s"
+    for a, b in (("NOTE_ON_", "on "), ("NOTE_OFF_", "off "), ("VELOCITY_", "vel ")):
         if tok.startswith(a): return b + tok[len(a):]
     return tok
 
@@ -258,31 +259,47 @@ def token_times(ids, encoding) -> np.ndarray:
         return (np.cumsum(valid) - valid) * encoding.step
     raise ValueError(f"token_times knows performance and note/chord encodings, not {type(encoding).__name__}")
 
-def plot_tokens(ids, encoding, start: int = 0, n: int = 60, mark=None, max_rows: int = 8, width: float = 12):
-    "Tokens `start:start+n` of `ids` under the notes they decode to, on one time axis; `mark` flags token indices."
-    from matplotlib.figure import Figure
+def _started_by(ids, encoding, times, which, notes: Notes) -> np.ndarray:
+    "A 0/1 flag per note of `notes`: 1 if one of the tokens at indices `which` started it."
+    flag = np.zeros(len(notes), np.int16)
+    for i in which:
+        if not 0 <= i < len(ids): continue
+        same_onset = np.isclose(notes.start, times[i])
+        if hasattr(encoding, "shift0"):
+            if encoding.on0 <= ids[i] < encoding.off0: flag[same_onset & (notes.pitch == ids[i] - encoding.on0)] = 1
+        elif encoding._note0 <= ids[i] < len(encoding.vocab): flag[same_onset] = 1
+    return flag
+
+def plot_tokens(ids, encoding, start: int = 0, n: int = 60, mark=None, width: float = 12):
+    "Tokens `start:start+n` of `ids` under the notes they decode to, on one time axis; `mark`: token indices to flag."
+    import matplotlib.pyplot as plt
     ids = np.asarray(ids, np.int64).ravel()
-    t_all = token_times(ids, encoding)
-    sl = slice(start, start + n)
-    t, toks, idx = t_all[sl], encoding.tokens(ids[sl]), np.arange(len(ids))[sl]
-    t0 = t[0] if len(t) else 0.0
+    times = token_times(ids, encoding)
+    idx = np.arange(len(ids))[start:start + n]
+    if len(idx) == 0: raise ValueError(f"no tokens in {start}:{start + n} (there are {len(ids)})")
+    t, toks = times[idx], encoding.tokens(ids[idx])
+    step = encoding.step
     notes = encoding.decode(ids)
-    win_end = (t[-1] if len(t) else 0) + (encoding.step if not hasattr(encoding, "shift0") else 0.1)
-    fig = Figure(figsize=(width, 6), layout="constrained")
-    ax_roll, ax_tok = fig.subplots(2, 1, sharex=True, height_ratios=[1.3, 1])
-    plot_piano_roll(notes, ax=ax_roll, start=t0, end=win_end, color_by="velocity", title="notes")
-    marked = set(np.asarray(mark).ravel().tolist()) if mark is not None else set()
+    marked = sorted(set(np.asarray(mark if mark is not None else [], np.int64).ravel().tolist()))
+    shown = Notes(notes.pitch, notes.start, notes.end, notes.velocity, unit=notes.unit,
+                  track=_started_by(ids, encoding, times, marked, notes))
     row = np.zeros(len(t), int)
     for k in range(1, len(t)): row[k] = row[k - 1] + 1 if t[k] == t[k - 1] else 0
-    for k, (tt, tok, i) in enumerate(zip(t, toks, idx)):
-        color = "crimson" if i in marked else ("0.45" if tok.startswith(("TIME", "VELOCITY", "<")) else "black")
-        ax_tok.text(tt, -(row[k] % max_rows), _short(tok), fontsize=7, color=color, rotation=30, ha="left", va="center")
-        if tok.startswith("NOTE_ON_") or hasattr(encoding, "_chord0"):
-            ax_tok.axvline(tt, color="0.8", lw=.5, ls=":", zorder=0)
-            ax_roll.axvline(tt, color="0.8", lw=.5, ls=":", zorder=0)
-    ax_tok.set(ylim=(-max_rows + .3, 1), yticks=[], xlabel=f"time ({encoding.unit}s)",
-               title=f"tokens {start}..{start + len(t) - 1} (red: marked)")
-    ax_roll.set_xlim(t0 - 0.02 * (win_end - t0), win_end)
+    fig, (ax_roll, ax_tok) = plt.subplots(2, 1, sharex=True, figsize=(width, 3 + 0.22 * (row.max() + 1)),
+                                          height_ratios=[3, 0.22 * (row.max() + 1) + .4], layout="constrained")
+    t0, t1 = t[0], t[-1] + (step if not hasattr(encoding, "shift0") else 0.1)
+    plot_piano_roll(shown, ax=ax_roll, start=t0, end=t1, color_by="track",
+                    title="notes" + (" (orange: started by a marked token)" if marked else ""))
+    is_mark = np.isin(idx, marked)
+    for k in range(len(t)):
+        grey = toks[k].startswith(("TIME_SHIFT", "VELOCITY", "<"))
+        ax_tok.text(t[k], -row[k], _short(toks[k], step), fontsize=7, ha="left", va="center",
+                    color="crimson" if is_mark[k] else ("0.5" if grey else "black"))
+        if not grey:
+            for ax in (ax_tok, ax_roll): ax.axvline(t[k], color="0.85", lw=.5, ls=":", zorder=0)
+    ax_tok.set(ylim=(-row.max() - .7, .7), yticks=[], xlabel=f"time ({encoding.unit}s)",
+               title=f"tokens {idx[0]}..{idx[-1]}" + (" (red: marked)" if marked else ""))
+    ax_roll.set(xlim=(t0 - 0.01 * (t1 - t0), t1), xlabel="")
     return fig
 
 # %% ../nbs/07_export.ipynb #156db851
