@@ -5,7 +5,7 @@ PY   := $(VENV)/bin/python
 BIN  := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: install demo test check-clean check-export nbdev-test pytest tidy lab docs bench corpus
+.PHONY: browser-deps install demo test check-clean check-export nbdev-test pytest tidy lab docs bench corpus
 
 # A local virtual environment with the package (editable) and its dev tools; rebuilt when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -16,12 +16,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Debian's Chromium for the browser tests (site and studio), driven by Python Playwright; no `playwright install`.
+browser-deps:
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
 ## main job: check the bundled corpus, read every piece, print the data report
 demo: install
 	$(BIN)/maestro report
 
 ## every check, in order: notebooks clean, library in sync, notebooks run, pytest
-test: install check-clean check-export nbdev-test pytest
+test: install browser-deps check-clean check-export nbdev-test pytest
 
 check-clean: install
 	@tools/unchanged.sh nbs -- $(BIN)/nbdev-clean || { echo "nbdev-clean changed notebooks: run 'make tidy' (nbdev-clean) and commit"; exit 1; }
