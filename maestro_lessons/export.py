@@ -136,7 +136,8 @@ def _write_symusic(parts: list[Part], path: str, tempo: float):
     score.dump_midi(path)
 
 # %% ../nbs/07_export.ipynb #6e6d5dba
-def _write_pretty_midi(parts: list[Part], path: str, tempo: float):
+def _pretty_midi(parts: list[Part], tempo: float):
+    "A PrettyMIDI object holding `parts`."
     import pretty_midi
     pm = pretty_midi.PrettyMIDI(resolution=TICKS_PER_QUARTER, initial_tempo=60e6 / tempo_us(tempo))
     sec = tempo_us(tempo) / 1e6 / TICKS_PER_QUARTER
@@ -145,7 +146,9 @@ def _write_pretty_midi(parts: list[Part], path: str, tempo: float):
         inst.notes = [pretty_midi.Note(velocity=int(v), pitch=int(p), start=s * sec, end=e * sec)
                       for p, s, e, v in zip(q.pitch, q.start, q.end, q.velocity)]
         pm.instruments.append(inst)
-    pm.write(path)
+    return pm
+
+def _write_pretty_midi(parts: list[Part], path: str, tempo: float): _pretty_midi(parts, tempo).write(path)
 
 # %% ../nbs/07_export.ipynb #ed2afc8a
 def _channels(parts: list[Part]) -> list[int]:
@@ -380,11 +383,7 @@ def available_engines() -> list[str]:
 
 # %% ../nbs/07_export.ipynb #659e15e7
 def _render_fluidsynth(parts: list[Part], sr: int, tempo: float, sf2: str) -> np.ndarray:
-    import pretty_midi
-    with tempfile.TemporaryDirectory() as d:
-        _write_pretty_midi(parts, f"{d}/x.mid", tempo)
-        pm = pretty_midi.PrettyMIDI(f"{d}/x.mid")
-    return pm.fluidsynth(fs=sr, synthesizer=sf2)
+    return _pretty_midi(parts, tempo).fluidsynth(fs=sr, synthesizer=sf2)
 
 def _render_tinysoundfont(parts: list[Part], sr: int, tempo: float, sf2: str, tail: float = 1.0) -> np.ndarray:
     import tinysoundfont
