@@ -192,11 +192,12 @@ def test_synth_velocity_and_high_notes():
     assert np.isfinite(top).all() and np.abs(top).max() > 0
 
 def test_synth_is_fast_enough(quartet):
-    "The NumPy synthesiser renders a real quartet movement (238 s) at least 10x faster than real time."
+    """The NumPy synthesiser renders a real quartet movement (238 s) at least 10x faster than real time, in CPU time
+    (wall time on a shared 2-core machine varies too much; typical figures are 70-140x)."""
     import time
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     y = ex.synthesize(quartet, sample_rate=22050)
-    speed = len(y) / 22050 / (time.perf_counter() - t0)
+    speed = len(y) / 22050 / (time.process_time() - t0)
     assert speed >= 10, f"{speed:.1f}x real time"
 
 def test_to_audio_engines(chorale):
