@@ -1,0 +1,86 @@
+#!/usr/bin/env python
+"""Building and reading the sharded token cache as the corpus grows ×1, ×5, ×20: files/s and peak memory.
+
+    python benchmarks/scale.py [--sizes 1 5 20] [--workers N] [--read-batches 300]
+
+×k is the bundled corpus (12,785 files) followed by k − 1 augmented copies of every piece (lesson 03's
+`augment`: pitch shift, time stretch, velocity jitter, a different seed per copy), so ×20 is 255,700
+pieces, each encoded from its file. Each size runs in two fresh Python processes, one after the other:
+
+- build: `build_shards` into an empty temporary folder with `--workers` processes (default: all cores);
+  it reports files/s and its own peak RSS (the process that gathers the tokens and writes the shards;
+  the encoding workers are separate processes and each holds one piece at a time);
+- read: `shard_dataset` (language-model windows of 256 tokens, batches of 64, shuffled, shards
+  interleaved) for `--read-batches` batches drawn across the shards; it reports windows/s and its peak RSS.
+
+Flat memory means the peak RSS of ×20 is about that of ×1 (`rss_growth_x20_over_x1` near 1), while
+the build time grows linearly (files/s about constant). The last line holds the figures.
+"""
+import argparse, json, os, resource, subprocess, sys, tempfile, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024          # Linux: kilobytes
+
+def build(copies: int, root: str, workers: int):
+    from maestro_lessons.corpus import load_manifest
+    from maestro_lessons.encodings import PerformanceEncoding
+    from maestro_lessons.scale import augmented_manifest, build_shards
+    m = augmented_manifest(load_manifest(), copies)
+    base = peak_mb()
+    t0 = time.perf_counter()
+    cache = build_shards(m, PerformanceEncoding(), root=root, workers=workers, progress=False)
+    dt = time.perf_counter() - t0
+    print(json.dumps(dict(files=len(m), seconds=dt, files_per_s=len(m) / dt, tokens=cache.n_tokens, shards=len(cache.index["shards"]),
+                          failed=len(cache.failed), peak_rss_mb=peak_mb(), baseline_mb=base, path=str(cache.path))))
+
+def read(path: str, batches: int):
+    import tensorflow as tf
+    from maestro_lessons.scale import ShardCache, shard_dataset
+    cache = ShardCache.load(path)
+    ds = shard_dataset(cache, length=256, kind="lm", batch_size=64, shuffle=True).take(batches)
+    next(iter(ds.take(1)))                                                       # start the runtime
+    base, n, t0 = peak_mb(), 0, time.perf_counter()
+    for x, y in ds: n += int(x.shape[0])
+    dt = time.perf_counter() - t0
+    print(json.dumps(dict(windows=n, windows_per_s=n / dt, read_peak_rss_mb=peak_mb(), read_baseline_mb=base)))
+
+def child(*args) -> dict:
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    r = subprocess.run([sys.executable, __file__, *map(str, args)], capture_output=True, text=True, env=env, cwd=ROOT)
+    if r.returncode: sys.exit(f"{args} failed:\n{r.stderr[-3000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1, 5, 20])
+    ap.add_argument("--workers", type=int, default=os.cpu_count())
+    ap.add_argument("--read-batches", type=int, default=300)
+    a = ap.parse_args()
+    figures = {}
+    print(f"{os.cpu_count()} CPU cores, {a.workers} workers")
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in a.sizes:
+            b = child("--build", k, Path(tmp) / f"x{k}", a.workers)
+            r = child("--read", b["path"], a.read_batches)
+            print(f"x{k:<3} {b['files']:>8,} files {b['seconds']:7.1f} s {b['files_per_s']:7.0f} files/s  "
+                  f"{b['tokens']:>12,} tokens in {b['shards']} shards, {b['failed']} failed; build peak RSS {b['peak_rss_mb']:.0f} MB "
+                  f"(manifest loaded: {b['baseline_mb']:.0f} MB); read {r['windows_per_s']:.0f} windows/s, "
+                  f"peak RSS {r['read_peak_rss_mb']:.0f} MB (runtime started: {r['read_baseline_mb']:.0f} MB)", flush=True)
+            figures.update({f"files_per_s_x{k}": round(b["files_per_s"]), f"peak_rss_mb_x{k}": round(b["peak_rss_mb"]),
+                            f"build_added_mb_x{k}": round(b["peak_rss_mb"] - b["baseline_mb"]),
+                            f"read_windows_per_s_x{k}": round(r["windows_per_s"]), f"read_peak_rss_mb_x{k}": round(r["read_peak_rss_mb"])})
+            import shutil; shutil.rmtree(b["path"], ignore_errors=True)
+    lo, hi = min(a.sizes), max(a.sizes)
+    if lo != hi:
+        figures[f"rss_growth_x{hi}_over_x{lo}"] = round(figures[f"peak_rss_mb_x{hi}"] / figures[f"peak_rss_mb_x{lo}"], 2)
+        figures[f"read_rss_growth_x{hi}_over_x{lo}"] = round(figures[f"read_peak_rss_mb_x{hi}"] / figures[f"read_peak_rss_mb_x{lo}"], 2)
+        figures[f"time_per_file_x{hi}_over_x{lo}"] = round(figures[f"files_per_s_x{lo}"] / figures[f"files_per_s_x{hi}"], 2)
+    print(" ".join(f"{k}={v}" for k, v in figures.items()))
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--build": build(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--read": read(sys.argv[2], int(sys.argv[3]))
+    else: main()
