@@ -3,15 +3,18 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY   := $(VENV)/bin/python
 BIN  := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha256sum | cut -c1-12)
 
 .PHONY: browser-deps install demo test check-clean check-export nbdev-test pytest tidy lab docs bench corpus
 
 # A local virtual environment with the package (editable) and its dev tools; rebuilt when pyproject.toml changes.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check uv==0.13.9
 	$(BIN)/uv pip install -q --python $(PY) --compile-bytecode -e ".[dev]"
+	# a General-MIDI soundfont renderer for lesson 07's audio, from pip alone: its pyaudio dependency is for live
+	# playback only, so it is installed without dependencies (to_audio falls back to NumPy without it)
+	$(BIN)/uv pip install -q --python $(PY) --no-deps tinysoundfont==0.3.7
 	@rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
