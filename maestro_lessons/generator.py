@@ -150,21 +150,28 @@ class Sampler:
 
 # %% ../nbs/06_generator.ipynb #3917609a
 def _weights(self: Sampler):
-    "The current weights as tensors: embedding, one (kernel, bias) per LSTM, dense kernel and bias."
+    "The current weights as tensors: the first cell's input table and recurrent kernel, (kernel, bias) of the others, the dense layer."
     import tensorflow as tf
-    cells = [(tf.concat([l.cell.kernel, l.cell.recurrent_kernel], 0), tf.convert_to_tensor(l.cell.bias)) for l in self.lstm]
-    return (tf.convert_to_tensor(self.emb.embeddings), cells, tf.convert_to_tensor(self.dense.kernel),
-            tf.convert_to_tensor(self.dense.bias))
+    first = self.lstm[0].cell
+    table = tf.matmul(tf.convert_to_tensor(self.emb.embeddings), first.kernel) + first.bias    # (vocab, 4·units)
+    rest = [(tf.concat([l.cell.kernel, l.cell.recurrent_kernel], 0), tf.convert_to_tensor(l.cell.bias)) for l in self.lstm[1:]]
+    return table, tf.convert_to_tensor(first.recurrent_kernel), rest, tf.convert_to_tensor(self.dense.kernel), tf.convert_to_tensor(self.dense.bias)
+
+def _cell(z, c):
+    "The LSTM cell's update from its pre-activations `z` (gates i, f, g, o) and state `c`: new (h, c)."
+    import tensorflow as tf
+    i, f, g, o = tf.split(z, 4, axis=-1)
+    c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+    return tf.sigmoid(o) * tf.tanh(c), c
 
 def _step(self: Sampler, w, tok, hs, cs):
     "Logits (batch, vocab) after reading `tok` (batch,), and the new states."
     import tensorflow as tf
-    emb, cells, dk, db = w
-    x, new_h, new_c = tf.gather(emb, tok), [], []
-    for (k, b), h, c in zip(cells, hs, cs):
-        i, f, g, o = tf.split(tf.matmul(tf.concat([x, h], 1), k) + b, 4, axis=-1)
-        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
-        x = tf.sigmoid(o) * tf.tanh(c)
+    table, rk, rest, dk, db = w
+    x, c = _cell(tf.gather(table, tok) + tf.matmul(hs[0], rk), cs[0])
+    new_h, new_c = [x], [c]
+    for (k, b), h, c in zip(rest, hs[1:], cs[1:]):
+        x, c = _cell(tf.matmul(tf.concat([x, h], 1), k) + b, c)
         new_h.append(x); new_c.append(c)
     return tf.matmul(x, dk) + db, tuple(new_h), tuple(new_c)
 
@@ -177,7 +184,7 @@ def _choose(self: Sampler, logits, temperature, top_k, top_p, seed, filtered: bo
     logits = logits + self.penalty
     if greedy: return tf.argmax(logits, -1, output_type=tf.int32)
     logits = logits / temperature
-    gumbel = lambda z: z - tf.math.log(-tf.math.log(tf.random.stateless_uniform(tf.shape(z), seed, 1e-20, 1.0)))
+    gumbel = lambda z: z - tf.math.log(-tf.math.log(tf.random.stateless_uniform(tf.shape(z), seed, 1e-20, 1.0, alg="philox")))
     if not filtered: return tf.argmax(gumbel(logits), -1, output_type=tf.int32)
     top, idx = tf.math.top_k(logits, k=self.vocab_size)                 # sorted, most likely first
     rank = tf.range(self.vocab_size)[None, :]
@@ -200,7 +207,8 @@ def _loop(self: Sampler, prefix, n, target_steps, temperature, top_k, top_p, see
     logits = tf.zeros((b, self.vocab_size))
     for t in tf.range(tf.shape(prefix)[1]):                              # the primer, teacher-forced
         logits, hs, cs = self._step(w, prefix[:, t], hs, cs)
-    out = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
+    if self.jit: out = tf.TensorArray(tf.int32, size=n, element_shape=prefix.shape[:1])   # XLA: static sizes, zeros unwritten
+    else: out = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
     elapsed, done = tf.zeros((b,), tf.int32), tf.zeros((b,), tf.bool)
     for i in tf.range(n):
         tok = self._choose(logits, temperature, top_k, top_p, tf.stack([seed, i]), filtered, greedy)
@@ -228,11 +236,12 @@ def _sample(self: Sampler, prefix, tokens: int | None = None, seconds: float | N
         raise ValueError(f"need temperature ≥ 0, 0 < top_p ≤ 1, top_k ≥ 0, batch ≥ 1 (got {temperature}, {top_p}, {top_k}, {batch})")
     n = int(tokens if tokens is not None else max_tokens)
     steps = np.iinfo(np.int32).max if seconds is None else max(1, int(round(seconds / self.encoding.step)))
-    out = self._run(tf.constant(np.tile(prefix, (batch, 1))), tf.constant(n, tf.int32), tf.constant(steps, tf.int32),
+    out = self._run(tf.constant(np.tile(prefix, (batch, 1))), n if self.jit else tf.constant(n, tf.int32), tf.constant(steps, tf.int32),
                     tf.constant(max(temperature, 1e-6), tf.float32), tf.constant(top_k or self.vocab_size, tf.int32),
                     tf.constant(top_p, tf.float32), tf.constant(seed, tf.int32),
-                    filtered=bool(top_k or top_p < 1), greedy=temperature == 0)
-    return out.numpy()
+                    filtered=bool(top_k or top_p < 1), greedy=temperature == 0).numpy()
+    written = np.flatnonzero(out.any(0))                                 # XLA's buffer is zero past the end
+    return out[:, :written[-1] + 1] if len(written) else out[:, :0]
 
 Sampler.sample = _sample
 

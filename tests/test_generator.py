@@ -1,0 +1,256 @@
+"""Lesson 06's generator: conditioned windows, the stateful sampler against the Keras model, sampling
+distributions, repair, the copy check, saving, `generate` on real and bad primers, and the CLI commands."""
+import json, shutil, subprocess, sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from maestro_lessons.corpus import load_manifest, split_pieces
+from maestro_lessons.encodings import PerformanceEncoding
+from maestro_lessons.notes import MidiError, Notes, read_notes
+from maestro_lessons.sequences import token_cache, pieces_by_split
+from maestro_lessons import generator as G
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def own_cache_dir(tmp_path, monkeypatch):
+    "Every test writes under its own MAESTRO_CACHE, never the user's."
+    monkeypatch.setenv("MAESTRO_CACHE", str(tmp_path / "maestro-cache"))
+
+@pytest.fixture(scope="module")
+def manifest(): return load_manifest()
+
+@pytest.fixture(scope="module")
+def sample(manifest): return G.composer_sample(manifest, 4, seed=1)
+
+@pytest.fixture(scope="module")
+def cache(sample, tmp_path_factory):
+    return token_cache(sample, PerformanceEncoding(), root=tmp_path_factory.mktemp("cache"), progress=False)
+
+@pytest.fixture(scope="module")
+def enc(cache): return G.generator_encoding(cache.classes)
+
+@pytest.fixture(scope="module")
+def tiny(enc):
+    import keras
+    keras.utils.set_random_seed(0)
+    return G.Generator(G.build_generator(enc.vocab_size, embed_dim=16, units=32, n_layers=2, dropout=0.1), enc)
+
+@pytest.fixture(scope="module")
+def saved(tiny, tmp_path_factory):
+    return G.save_generator(tiny, tmp_path_factory.mktemp("gen") / "generator")
+
+
+def test_composer_windows_start_with_the_pieces_composer(cache, sample, enc):
+    "Every window's input is its piece's composer token followed by the target shifted by one."
+    parts = pieces_by_split(cache, sample, split_pieces(sample))
+    cids = G.composer_ids_of(cache, enc)
+    for x, y in G.composer_lm_dataset(cache, parts["train"], cids, length=64, batch_size=8, shuffle=False).take(3):
+        x, y = x.numpy(), y.numpy()
+        np.testing.assert_array_equal(x[:, 1:], y[:, :-1])
+        assert set(x[:, 0]) <= set(cids) and not np.isin(y, cids).any()
+    with pytest.raises(ValueError, match="composer ids"):
+        G.composer_lm_dataset(cache, parts["train"], cids[:2])
+
+
+def test_sampler_follows_the_keras_model_step_by_step(tiny, enc):
+    "Greedy decoding with the carried state equals argmax of the Keras model re-run on the whole sequence."
+    s = tiny.sampler()
+    prefix = np.r_[enc.composer_id("Bach"), enc.vocab.ids(["NOTE_ON_60", "TIME_SHIFT_20", "NOTE_OFF_60"])]
+    fast = s.sample(prefix, tokens=12, temperature=0)[0]
+    seq, penalty = list(prefix), s.penalty.numpy()
+    for _ in range(12):
+        seq.append(int(np.argmax(tiny.model.predict(np.array([seq]), verbose=0)[0, -1] + penalty)))
+    np.testing.assert_array_equal(fast, seq[len(prefix):])
+
+
+def test_batch_rows_are_the_rows_alone(tiny, enc):
+    "A batch of 4 gives 4 different variations; each row is a valid draw (the seed fixes the batch)."
+    s, p = tiny.sampler(), [enc.composer_id("Haydn")]
+    a, b = s.sample(p, tokens=100, batch=4, seed=7), s.sample(p, tokens=100, batch=4, seed=7)
+    np.testing.assert_array_equal(a, b)
+    assert len({r.tobytes() for r in a}) == 4
+    assert not np.isin(a, [enc.pad_id, enc.bos_id, enc.eos_id, *range(enc.composer0, enc.vocab_size)]).any()
+
+
+def _fixed_distribution_model(enc, p):
+    "A generator whose next-token distribution is `p` whatever it has read (dense kernel 0, bias log p)."
+    import keras
+    m = G.build_generator(enc.vocab_size, embed_dim=4, units=4, n_layers=1, dropout=0)
+    dense = m.get_layer("logits")
+    dense.kernel.assign(np.zeros(dense.kernel.shape, np.float32))
+    dense.bias.assign(np.log(np.maximum(p, 1e-30)).astype(np.float32))
+    return G.Sampler(m, enc)
+
+
+def test_temperature_top_k_and_top_p_give_the_right_distributions(enc):
+    "Frequencies of 8,000 draws match softmax(logits / T), and top-k / top-p keep exactly the right tokens."
+    p = np.zeros(enc.vocab_size); toks = enc.vocab.ids(["NOTE_ON_60", "NOTE_ON_64", "NOTE_ON_67", "TIME_SHIFT_5"])
+    p[toks] = [0.5, 0.25, 0.15, 0.10]
+    s = _fixed_distribution_model(enc, p)
+    draw = lambda **kw: s.sample([enc.composer_id("Bach")], tokens=2000, batch=4, seed=3, **kw).ravel()
+    freq = lambda d: np.array([(d == t).mean() for t in toks])
+    np.testing.assert_allclose(freq(draw()), p[toks], atol=0.02)
+    hot = p[toks] ** 0.5 / (p[toks] ** 0.5).sum()                                    # temperature 2
+    np.testing.assert_allclose(freq(draw(temperature=2.0)), hot, atol=0.02)
+    assert set(np.unique(draw(top_k=2))) == set(toks[:2])
+    assert set(np.unique(draw(top_p=0.7))) == set(toks[:2])                           # 0.5 < 0.7 <= 0.75
+    assert set(np.unique(draw(top_p=0.5))) == set(toks[:1])
+    assert set(np.unique(draw(temperature=0))) == set(toks[:1])
+
+
+def test_length_in_seconds(tiny, enc):
+    "Rows stop once their time shifts reach the length; generate clips the notes to exactly that length."
+    ids = tiny.sampler().sample([enc.composer_id("Bach")], seconds=3, batch=3, seed=0)
+    for row in ids:
+        row = row[row != 0]
+        assert 3.0 <= G.time_steps(row, enc) * enc.step < 4.0 + 1e-9          # overshoot < one longest shift
+        assert G.time_steps(row[:-1], enc) * enc.step < 3.0
+    for notes in G.generate(tiny, "bach", seconds=3, n=3):
+        assert len(notes) == 0 or notes.end.max() <= 3.0 + 1e-9
+
+
+tokens_st = st.lists(st.integers(0, 400), max_size=300)
+
+@settings(max_examples=150, deadline=None)
+@given(tokens_st)
+def test_repair_makes_any_stream_valid(ids):
+    "After repair: every NOTE_OFF closes a sounding note, nothing hangs, no special token; repair is idempotent."
+    enc = G.generator_encoding(["A", "B", "C"])
+    ids = [i % enc.vocab_size for i in ids]
+    out = G.repair_tokens(ids, enc)
+    sounding = set()
+    for t in out.tolist():
+        assert enc.on0 <= t < enc.composer0
+        if enc.on0 <= t < enc.off0: assert t - enc.on0 not in sounding; sounding.add(t - enc.on0)
+        elif enc.off0 <= t < enc.shift0: assert t - enc.off0 in sounding; sounding.discard(t - enc.off0)
+    assert not sounding
+    np.testing.assert_array_equal(G.repair_tokens(out, enc), out)
+    notes = enc.decode(out)
+    n_on = sum(enc.on0 <= t < enc.off0 for t in ids)
+    assert len(notes) <= n_on and (notes.end > notes.start).all()
+
+
+def _brute_longest(a, b):
+    best = 0
+    for i in range(len(a)):
+        for j in range(i + 1, len(a) + 1):
+            s = a[i:j]
+            if any(b[k:k + len(s)] == s for k in range(len(b) - len(s) + 1)): best = max(best, len(s))
+    return best
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(0, 3), min_size=1, max_size=25), st.lists(st.integers(0, 3), min_size=1, max_size=40))
+def test_longest_shared_run_matches_brute_force(a, b):
+    assert G.longest_shared_run(a, b) == _brute_longest(a, b)
+
+
+def test_copy_check_finds_a_copied_passage(cache):
+    "A generated sequence holding 150 tokens of a training piece shares a run of at least 150 with the training set."
+    train = np.concatenate([cache.piece(i) for i in range(len(cache))])
+    off = np.r_[0, np.cumsum(cache.lengths)]
+    big = int(np.argmax(cache.lengths))
+    fake = np.r_[[5, 5, 5], cache.piece(big)[200:350], [7, 7]]
+    assert G.longest_shared_run(fake, train, off) >= 150
+    # runs across the boundary of two pieces do not count
+    a, b = cache.piece(0), cache.piece(1)
+    across = np.r_[a[-20:], b[:20]]
+    assert G.longest_shared_run(across, np.r_[a, b], [0, len(a), len(a) + len(b)]) < 40
+
+
+def test_music_stats_of_known_pieces(manifest):
+    "A C-major scale is fully in a scale, monophonic, never silent; a real chorale is polyphonic and tonal."
+    scale = Notes(np.array([60, 62, 64, 65, 67, 69, 71, 72]), np.arange(8) * .5, np.arange(8) * .5 + .5, np.full(8, 80))
+    s = G.music_stats(scale)
+    assert s["scale_consistency"] == 1.0 and s["polyphony"] == 1.0 and s["empty_beat_rate"] == 0.0
+    assert abs(s["note_density"] - 2.0) < 1e-9 and abs(s["pitch_class_entropy"] - (-(2/8 * np.log2(2/8) + 6/8 * np.log2(1/8)))) < 1e-9
+    chorale = read_notes(manifest[manifest.composer == "Bach"].path.iloc[0])
+    c = G.music_stats(chorale)
+    assert c["polyphony"] > 2.5 and c["scale_consistency"] > 0.8 and c["pitch_class_entropy"] < np.log2(12)
+    assert np.isnan(G.music_stats(scale[:0])["polyphony"])
+
+
+def test_loop_period():
+    assert G.loop_period([9] + [1, 2, 3] * 80) == 3 and G.loop_period(np.arange(400)) == 0
+
+
+def test_save_load_and_refuse_other_formats(tiny, saved, tmp_path):
+    back = G.load_generator(saved)
+    assert back.encoding.config == tiny.encoding.config
+    x = np.array([[tiny.encoding.composer_id("Bach"), 10, 300, 140]])
+    np.testing.assert_allclose(back.model.predict(x, verbose=0), tiny.model.predict(x, verbose=0), atol=1e-5)
+    bad = tmp_path / "old"; shutil.copytree(saved, bad)
+    info = json.loads((bad / "generator.json").read_text()); info["format"] = 99
+    (bad / "generator.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="format 99"): G.load_generator(bad)
+    with pytest.raises(FileNotFoundError, match="no generator here"): G.load_generator(tmp_path / "none")
+
+
+def test_generate_continues_a_real_midi_primer(tiny, manifest):
+    "A primer from a corpus file: the continuation starts where the primer's 3 seconds end."
+    path = manifest[manifest.composer == "Bach"].path.iloc[1]
+    with_primer = G.generate(tiny, "Bach", seconds=2, primer=path, primer_seconds=3, include_primer=True, n=2, seed=1)
+    alone = G.generate(tiny, "Bach", seconds=2, primer=path, primer_seconds=3, n=2, seed=1)
+    assert len(with_primer) == 2 and with_primer[0].meta["primer_tokens"] > 0
+    primer = read_notes(path); primer = primer[primer.start < 3]
+    assert len(with_primer[0]) >= len(primer) - 2                      # the primer's notes are there (quantised)
+    assert with_primer[0].end.max() <= 3 + 2 + 0.011 + 1e-9
+    assert len(alone[0]) == 0 or alone[0].end.max() <= 2 + 1e-9
+
+
+def test_generate_refuses_bad_requests(tiny, tmp_path):
+    corrupt = tmp_path / "corrupt.mid"; corrupt.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01")
+    with pytest.raises(MidiError, match="corrupt.mid"): G.generate(tiny, "Bach", seconds=1, primer=corrupt)
+    with pytest.raises(MidiError, match="no such file"): G.generate(tiny, "Bach", seconds=1, primer=tmp_path / "missing.mid")
+    empty = Notes(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
+    with pytest.raises(ValueError, match="no notes"): G.generate(tiny, "Bach", seconds=1, primer=empty)
+    with pytest.raises(ValueError, match="no tokens"): G.generate(tiny, "Bach", seconds=1, primer=[])
+    with pytest.raises(ValueError, match="unknown composer 'Chopin'.*Bach"): G.generate(tiny, "Chopin", seconds=1)
+    with pytest.raises(ValueError, match="needs a composer"): G.generate(tiny, None, seconds=1)
+    with pytest.raises(ValueError, match="top_p"): G.generate(tiny, "Bach", seconds=1, top_p=1.5)
+
+
+def _maestro(capsys, *args):
+    "Run the `maestro` command in this process (TensorFlow is loaded once); its exit code and stderr."
+    from maestro_lessons.cli import main
+    code = main([str(a) for a in args])
+    return code, capsys.readouterr().err
+
+def test_cli_generate_writes_midi_and_wav(saved, tmp_path, manifest, capsys):
+    out, wav = tmp_path / "piece.mid", tmp_path / "piece.wav"
+    primer = manifest[manifest.composer == "Palestrina"].path.iloc[0]
+    code, err = _maestro(capsys, "generate", "--model", saved, "--composer", "bach", "--seconds", "3", "--temperature", "0.9",
+                         "--top-p", "0.95", "--primer", primer, "--out", out, "--wav", wav)
+    assert code == 0, err
+    assert read_notes(out).duration <= 3.0 + 1e-3 and wav.stat().st_size > 1000
+    code, err = _maestro(capsys, "generate", "--model", saved, "--composer", "chopin", "--out", tmp_path / "x.mid")
+    assert code == 2 and "unknown composer 'chopin'" in err
+    bad = tmp_path / "bad.mid"; bad.write_text("hello")
+    code, err = _maestro(capsys, "generate", "--model", saved, "--composer", "bach", "--primer", bad, "--out", tmp_path / "y.mid")
+    assert code == 2 and "bad.mid" in err and "not a MIDI file" in err
+    code, err = _maestro(capsys, "generate", "--model", tmp_path / "nowhere", "--composer", "bach")
+    assert code == 2 and "no generator here" in err
+
+
+def test_cli_help_does_not_load_tensorflow():
+    "`maestro --help` (which imports every lesson's commands) stays free of TensorFlow."
+    code = "import sys, maestro_lessons.cli as c; c.parser(); print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.stdout.split() == ["False", "False"], r.stderr
+
+
+def test_cli_train_generator_end_to_end(manifest, tmp_path, capsys):
+    "`maestro train generator` on a small <Composer>/*.mid folder writes a generator that `generate` can load."
+    for c in ("Bach", "Traditional"):
+        (tmp_path / "corpus" / c).mkdir(parents=True)
+        for p in manifest[manifest.composer == c].path.iloc[:6]: shutil.copy(p, tmp_path / "corpus" / c)
+    code, err = _maestro(capsys, "train", "generator", "--folder", tmp_path / "corpus", "--pieces", "0", "--units", "16",
+                         "--layers", "1", "--length", "32", "--epochs", "1", "--steps", "2", "--out", tmp_path / "gen")
+    assert code == 0, err[-2000:]
+    gen = G.load_generator(tmp_path / "gen")
+    assert gen.composers == ["Bach", "Traditional"] and gen.meta["epochs"] == 1
+    assert len(G.generate(gen, "traditional", tokens=20)) == 1
