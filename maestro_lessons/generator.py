@@ -23,9 +23,9 @@ __all__ = ['GENERATOR_FORMAT', 'fit_budget', 'composer_sample', 'generator_encod
            'build_generator', 'masked_accuracy', 'compile_generator', 'classic_generate', 'Sampler', 'repair_tokens',
            'Generator', 'primer_tokens', 'generate', 'time_steps', 'clip_notes', 'train_generator', 'save_generator',
            'load_generator', 'default_generator_dir', 'loop_period', 'evaluate_generator', 'music_stats', 'stats_table',
-           'longest_shared_run', 'compare_with_real', 'real_pieces', 'plot_stats', 'build_note_chord_model',
-           'build_note_offset_duration', 'triples_to_fields', 'maestro_loss', 'build_frame_model', 'sequence_nll',
-           'train_on_corpus', 'add_commands']
+           'longest_shared_run', 'compare_with_real', 'real_pieces', 'plot_stats', 'critic_scores',
+           'build_note_chord_model', 'build_note_offset_duration', 'triples_to_fields', 'maestro_loss',
+           'build_frame_model', 'sequence_nll', 'train_on_corpus', 'add_commands']
 
 # %% ../nbs/06_generator.ipynb #046cf8cf
 def fit_budget(full: int, test: int = 1) -> int:
@@ -501,6 +501,7 @@ def real_pieces(manifest: pd.DataFrame, composers, n: int = 4, seconds: float = 
 
 def plot_stats(groups: dict, stats=("pitch_class_entropy", "scale_consistency", "polyphony", "empty_beat_rate", "note_density")):
     "One box plot per statistic over the pieces of each group ({name: [Notes]})."
+    import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(stats), figsize=(3.2 * len(stats), 3.2))
     vals = {g: pd.DataFrame([music_stats(p) for p in ps]) for g, ps in groups.items()}
     for ax, s in zip(axes, stats):
@@ -508,6 +509,56 @@ def plot_stats(groups: dict, stats=("pitch_class_entropy", "scale_consistency", 
         ax.set_title(s.replace("_", " "), fontsize=9); ax.tick_params(axis="x", rotation=60, labelsize=7)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/06_generator.ipynb #a7f0baac
+def _save_midi(notes: Notes, path) -> Path:
+    "Write `notes` (seconds) as a one-track piano MIDI file: lesson 07's `write_midi` if present, else symusic."
+    try: from maestro_lessons.export import write_midi
+    except ImportError: write_midi = None
+    if write_midi is not None: return Path(write_midi(notes, path))
+    import symusic
+    score = symusic.Score(480, ttype="second")
+    track = symusic.Track(name="piano", program=0, ttype="second")
+    for p, s, e, v in zip(notes.pitch.tolist(), notes.start.tolist(), notes.end.tolist(), notes.velocity.tolist()):
+        track.notes.append(symusic.Note(float(s), float(e - s), int(p), int(v), ttype="second"))
+    score.tracks.append(track)
+    score.to("tick").dump_midi(str(path))
+    return Path(path)
+
+def _save_wav(notes: Notes, path, sample_rate: int = 22050) -> Path:
+    "Write `notes` as a WAV file: lesson 07's `to_audio` + `write_wav` if present, else pretty_midi's sine synthesiser."
+    try: from maestro_lessons.export import to_audio, write_wav
+    except ImportError: to_audio = None
+    if to_audio is not None: return Path(write_wav(to_audio(notes, sample_rate), path))
+    import wave, pretty_midi
+    pm, inst = pretty_midi.PrettyMIDI(), pretty_midi.Instrument(0)
+    inst.notes = [pretty_midi.Note(int(v), int(p), float(s), float(e)) for p, s, e, v in
+                  zip(notes.pitch, notes.start, notes.end, notes.velocity)]
+    pm.instruments.append(inst)
+    audio = pm.synthesize(fs=sample_rate)
+    audio = (audio / max(np.abs(audio).max(), 1e-9) * 0.8 * 32767).astype(np.int16)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1); w.setsampwidth(2); w.setframerate(sample_rate); w.writeframes(audio.tobytes())
+    return Path(path)
+
+# %% ../nbs/06_generator.ipynb #64e4f8ed
+def critic_scores(gen: Generator, classifier, composers=None, n: int = 4, seconds: float = 20.0, seed: int = 0,
+                  **kw) -> pd.DataFrame:
+    "Per composer: the share of `n` pieces generated as it that `classifier` attributes to it, and its mean probability."
+    import tempfile
+    composers = [c for c in (composers or gen.composers) if c in classifier.classes and c in gen.composers]
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        for c in composers:
+            probs = []
+            for i, notes in enumerate(generate(gen, c, seconds=seconds, n=n, seed=seed, **kw)):
+                if len(notes) == 0: continue
+                probs.append(classifier.predict_midi(_save_midi(notes, Path(d) / f"{c}-{i}.mid")))
+            top = [max(p, key=p.get) for p in probs]
+            rows.append(dict(composer=c, pieces=len(probs), attributed=np.mean([t == c for t in top]) if probs else np.nan,
+                             mean_probability=np.mean([p[c] for p in probs]) if probs else np.nan,
+                             most_often=pd.Series(top).mode().iat[0] if probs else None))
+    return pd.DataFrame(rows).set_index("composer")
 
 # %% ../nbs/06_generator.ipynb #59ba915f
 def build_note_chord_model(vocab_size: int, units: int = 256, n_layers: int = 2, dropout: float = 0.3):
@@ -574,37 +625,6 @@ def sequence_nll(model, seqs, batch_size: int = 32, pad_id: int = 0) -> tuple[fl
         keep = tgt != pad_id
         total -= float(lp[keep].sum()); count += int(keep.sum())
     return total, count
-
-# %% ../nbs/06_generator.ipynb #a7f0baac
-def _save_midi(notes: Notes, path) -> Path:
-    "Write `notes` (seconds) as a one-track piano MIDI file: lesson 07's `write_midi` if present, else symusic."
-    try: from maestro_lessons.export import write_midi
-    except ImportError: write_midi = None
-    if write_midi is not None: return Path(write_midi(notes, path))
-    import symusic
-    score = symusic.Score(480, ttype="second")
-    track = symusic.Track(name="piano", program=0, ttype="second")
-    for p, s, e, v in zip(notes.pitch.tolist(), notes.start.tolist(), notes.end.tolist(), notes.velocity.tolist()):
-        track.notes.append(symusic.Note(float(s), float(e - s), int(p), int(v), ttype="second"))
-    score.tracks.append(track)
-    score.to("tick").dump_midi(str(path))
-    return Path(path)
-
-def _save_wav(notes: Notes, path, sample_rate: int = 22050) -> Path:
-    "Write `notes` as a WAV file: lesson 07's `to_audio` + `write_wav` if present, else pretty_midi's sine synthesiser."
-    try: from maestro_lessons.export import to_audio, write_wav
-    except ImportError: to_audio = None
-    if to_audio is not None: return Path(write_wav(to_audio(notes, sample_rate), path))
-    import wave, pretty_midi
-    pm, inst = pretty_midi.PrettyMIDI(), pretty_midi.Instrument(0)
-    inst.notes = [pretty_midi.Note(int(v), int(p), float(s), float(e)) for p, s, e, v in
-                  zip(notes.pitch, notes.start, notes.end, notes.velocity)]
-    pm.instruments.append(inst)
-    audio = pm.synthesize(fs=sample_rate)
-    audio = (audio / max(np.abs(audio).max(), 1e-9) * 0.8 * 32767).astype(np.int16)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1); w.setsampwidth(2); w.setframerate(sample_rate); w.writeframes(audio.tobytes())
-    return Path(path)
 
 # %% ../nbs/06_generator.ipynb #9fde7530
 def train_on_corpus(manifest: pd.DataFrame | None = None, per_composer: int | None = 200, length: int = 256,
