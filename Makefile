@@ -5,7 +5,7 @@ PY   := $(VENV)/bin/python
 BIN  := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha256sum | cut -c1-12)
 
-.PHONY: browser-deps install demo test check-clean check-export nbdev-test pytest tidy lab docs bench corpus
+.PHONY: browser-deps install demo report test check-clean check-export nbdev-test pytest tidy lab docs bench corpus
 
 # A local virtual environment with the package (editable) and its dev tools; rebuilt when pyproject.toml changes.
 $(STAMP): pyproject.toml Makefile
@@ -25,8 +25,12 @@ browser-deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
-## main job: check the bundled corpus, read every piece, print the data report
+## main job: the corpus report, a quick classifier and generator, one piece per composer judged by the classifier
+## (runs/demo/: MIDI, WAV, PNG, metrics.json); `make report` prints only the corpus report
 demo: install
+	$(BIN)/maestro demo
+
+report: install
 	$(BIN)/maestro report
 
 ## every check, in order: notebooks clean, library in sync, notebooks run, pytest

@@ -54,7 +54,7 @@ def report(args) -> int:
 # Lessons that add commands: each module has `add_commands(sub, train)`, where `sub` holds the top-level
 # commands and `train` the kinds of `maestro train <kind>`; they import TensorFlow only inside the
 # functions that need it, so `maestro report` and `maestro --help` stay fast.
-COMMAND_MODULES = ("maestro_lessons.classifier", "maestro_lessons.generator")
+COMMAND_MODULES = ("maestro_lessons.classifier", "maestro_lessons.generator", "maestro_lessons.demo")
 
 def _lesson_commands(sub):
     "Let every lesson module that exists add its subcommands (and its kinds of `maestro train`)."
