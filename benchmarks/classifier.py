@@ -33,6 +33,7 @@ def main(argv=None):
     ap.add_argument("--weight-power", type=float, default=1.0, help="class weights ** power (1: balanced)")
     ap.add_argument("--learning-rate", type=float, default=1e-3)
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--steps-per-epoch", type=int, default=None, help="batches per epoch (default: all; for a smoke test)")
     ap.add_argument("--notes", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save", help="also save the LSTM as a classifier bundle here")
@@ -65,7 +66,8 @@ def main(argv=None):
     t0 = time.perf_counter()
     hist = train_classifier(model, clip_dataset(data, "train", args.stride, batch_size=args.batch_size,
                                                 transpose=args.transpose, seed=args.seed),
-                            clip_dataset(data, "valid"), args.epochs, weights, patience=args.patience, verbose=2)
+                            clip_dataset(data, "valid"), args.epochs, weights, patience=args.patience,
+                            steps_per_epoch=args.steps_per_epoch, verbose=2)
     lstm_s = time.perf_counter() - t0
     p = predict_clips(model, Xt)
 
