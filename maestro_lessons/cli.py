@@ -43,8 +43,11 @@ def report(args) -> int:
             leaks = check_split(readable, split)
             print(f"\nSplit by piece (seed 0): " + ", ".join(f"{k} {v}" for k, v in split.value_counts().items())
                   + ("; no work on two sides" if leaks.empty else f"; {len(leaks)} LEAK(S)"))
+        import pandas as pd
+        failed = pd.concat([pd.DataFrame(manifest.attrs.get("skipped", []), columns=["path", "reason"]),
+                            failed[["path", "reason"]]], ignore_index=True)
         print(f"\nFiles skipped: {len(failed)}")
-        if len(failed): print(failed[["path", "reason"]].to_string(index=False))
+        if len(failed): print(failed.to_string(index=False))
     if args.plot and len(stats):
         fig = plot_report(stats); fig.savefig(args.plot, dpi=100); print(f"\nPlot written to {args.plot}")
     print(f"\nDone in {time.perf_counter() - t0:.1f} s.")

@@ -68,15 +68,22 @@ def scan_folder(root) -> pd.DataFrame:
     "A manifest of `<root>/<Composer>/**/*.mid|*.midi`: one row per file, composer from the first folder."
     root = Path(root).expanduser()
     if not root.is_dir(): raise FileNotFoundError(f"{root}: not a folder")
-    rows = []
+    rows, skipped = [], []
     for p in sorted(root.rglob("*")):
         if p.suffix.lower() not in MIDI_SUFFIXES: continue
         rel = p.relative_to(root)
-        if len(rel.parts) < 2: continue                       # a file at the top has no composer folder
+        if len(rel.parts) < 2:                                # a file at the top has no composer folder: say so
+            skipped.append(dict(path=str(p), reason="at the top of the folder, not in a <Composer>/ folder")); continue
         title = _title_of(p)
         rows.append(dict(id=rel.with_suffix("").as_posix(), composer=rel.parts[0], title=title,
                          work=rel.parts[0] + "/" + work_key(title), path=str(p)))
-    return pd.DataFrame(rows, columns=["id", "composer", "title", "work", "path"])
+    df = pd.DataFrame(rows, columns=["id", "composer", "title", "work", "path"])
+    df.attrs["skipped"] = skipped
+    if skipped:
+        import warnings
+        warnings.warn(f"{root}: {len(skipped)} MIDI file(s) left out, not in a <Composer>/ folder: "
+                      + ", ".join(Path(s["path"]).name for s in skipped[:5]) + (" …" if len(skipped) > 5 else ""))
+    return df
 
 # %% ../nbs/01_corpus.ipynb #b05fd779
 _COPY_MARKERS = re.compile(r"""

@@ -118,3 +118,12 @@ def test_jsb_chorales_vendored():
 def test_cache_dir_moves_with_env(tmp_path, monkeypatch):
     monkeypatch.setenv("MAESTRO_CACHE", str(tmp_path / "c"))
     assert cache_dir() == tmp_path / "c" and (tmp_path / "c").is_dir()
+
+def test_scan_folder_reports_files_without_composer_folder(tmp_path, manifest):
+    (tmp_path / "Bach").mkdir()
+    shutil.copy(manifest.path.iloc[0], tmp_path / "Bach" / "a.mid")
+    shutil.copy(manifest.path.iloc[0], tmp_path / "loose.mid")
+    with pytest.warns(UserWarning, match="loose.mid"):
+        m = scan_folder(tmp_path)
+    assert m.id.tolist() == ["Bach/a"]
+    assert [Path(s["path"]).name for s in m.attrs["skipped"]] == ["loose.mid"]
