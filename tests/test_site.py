@@ -98,6 +98,7 @@ def test_pages_in_a_real_browser(site):
                     a.readyState >= 1 ? true : new Promise(r => { a.onloadedmetadata = () => r(true);
                     a.onerror = () => r(false); a.load(); setTimeout(() => r(a.readyState >= 1), 5000); })))""")
                 assert all(ok), f"{name}: an audio player does not load its sound"
+                page.locator("audio").first.scroll_into_view_if_needed()
                 page.screenshot(path=str(SHOTS / f"site_{Path(name).stem}_audio.png"))
             assert not errors, errors
         finally: browser.close()
