@@ -22,12 +22,13 @@ from .sequences import (token_cache, pieces_by_split, window_index, gather_windo
                                        class_weights)
 
 # %% auto #0
-__all__ = ['COMPOSERS', 'MAX_PIECES', 'BUNDLE_FORMAT', 'composer_manifest', 'NoteTripleEncoding', 'clip_encoding', 'ClipData',
-           'clip_data', 'clip_windows', 'clip_features', 'fit_baseline', 'predict_clips', 'piece_probabilities',
-           'evaluate', 'report', 'transpose_clips', 'clip_dataset', 'note_layers', 'build_event_lstm',
-           'build_roll_lstm', 'train_classifier', 'plot_history', 'plot_confusion', 'tunable_model', 'tune_classifier',
-           'save_classifier', 'ComposerClassifier', 'load_classifier', 'default_bundle', 'classify_command',
-           'train_command', 'add_commands']
+__all__ = ['COMPOSERS', 'MAX_PIECES', 'WEIGHT_POWER', 'BUNDLE_FORMAT', 'composer_manifest', 'NoteTripleEncoding', 'clip_encoding',
+           'ClipData', 'clip_data', 'clip_windows', 'clip_features', 'fit_baseline', 'predict_clips',
+           'piece_probabilities', 'evaluate', 'report', 'transpose_clips', 'clip_dataset', 'note_layers',
+           'build_event_lstm', 'build_roll_lstm', 'composer_weights', 'train_classifier', 'plot_history',
+           'plot_confusion', 'tunable_model', 'bayesian_search', 'tune_classifier', 'save_classifier',
+           'ComposerClassifier', 'load_classifier', 'default_bundle', 'classify_command', 'train_command',
+           'add_commands']
 
 # %% ../nbs/05_classifier.ipynb #5d1cbfa9
 COMPOSERS = ("Bach", "Beethoven", "Monteverdi", "Palestrina", "Traditional")
@@ -185,6 +186,7 @@ def note_layers():
             super().__init__(**kw)
             self.vocab_size, self.dim, self.pad_id = vocab_size, dim, pad_id
             self.embed = layers.Embedding(vocab_size, dim)
+        def build(self, input_shape): self.embed.build((None, None, 3))
         def call(self, x): return ops.sum(self.embed(ops.reshape(x, (ops.shape(x)[0], -1, 3))), axis=2)
         def compute_mask(self, x, mask=None): return ops.not_equal(x[:, ::3], self.pad_id)
         def get_config(self): return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim,
@@ -264,6 +266,13 @@ def build_roll_lstm(n_classes: int, enc: NoteTripleEncoding | None = None, notes
     return _compiled(keras.Model(inp, layers.Dense(n_classes, activation="softmax", name="composer")(h),
                                  name="roll_lstm"), learning_rate)
 
+# %% ../nbs/05_classifier.ipynb #9b677971
+WEIGHT_POWER = 0.5
+
+def composer_weights(labels, power: float = WEIGHT_POWER) -> dict[int, float]:
+    "Lesson 04's balanced `class_weights` of `labels`, raised to `power` (1: balanced, 0: all ones)."
+    return {k: float(w ** power) for k, w in class_weights(labels).items()}
+
 # %% ../nbs/05_classifier.ipynb #b47c575d
 def train_classifier(model, train_ds, valid_ds, epochs: int = 20, class_weight: dict | None = None,
                      checkpoint=None, patience: int = 3, steps_per_epoch: int | None = None, verbose="auto"):
@@ -314,16 +323,28 @@ def tunable_model(kind: str, data: ClipData):
         return build_roll_lstm(len(data.classes), data.encoding, heads=hp.Choice("heads", [0, 4]), **common)
     return build
 
+@functools.cache
+def bayesian_search():
+    "KerasTuner's `BayesianOptimization`, usable without TensorBoard installed (KerasTuner 1.4 imports it for every trial)."
+    import keras_tuner as kt
+    class BayesianSearch(kt.BayesianOptimization):
+        def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
+            if any(type(c).__name__ == "TensorBoard" for c in callbacks):
+                super()._configure_tensorboard_dir(callbacks, trial, execution)
+    return BayesianSearch
+
 def tune_classifier(build, train_ds, valid_ds, directory, max_trials: int = 10, epochs: int = 5,
                     steps_per_epoch: int | None = None, class_weight: dict | None = None, seed: int = 0,
                     project: str = "composer"):
     "A KerasTuner Bayesian search of `build`'s settings on validation loss (with early stopping); returns the tuner."
-    import keras, keras_tuner as kt
-    tuner = kt.BayesianOptimization(build, objective="val_loss", max_trials=max_trials, seed=seed,
-                                    directory=str(directory), project_name=project, overwrite=True)
+    import keras
+    tuner = bayesian_search()(build, objective="val_loss", max_trials=max_trials, seed=seed, directory=str(directory),
+                              project_name=project, overwrite=True)
     ds = train_ds.repeat() if steps_per_epoch else train_ds
     tuner.search(ds, validation_data=valid_ds, epochs=epochs, steps_per_epoch=steps_per_epoch, class_weight=class_weight,
                  callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=2)], verbose=0)
+    done = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
+    if not done: raise RuntimeError(f"no KerasTuner trial completed (see the logs in {directory})")
     return tuner
 
 # %% ../nbs/05_classifier.ipynb #4ced8621
@@ -473,7 +494,7 @@ def train_command(args) -> int:
                                 bidirectional=args.bidirectional, heads=args.heads)
     print(f"{data}: {len(y_train):,} training clips; model {model.name} ({model.count_params():,} parameters)")
     train_classifier(model, clip_dataset(data, "train", args.stride, transpose=args.transpose),
-                     clip_dataset(data, "valid"), args.epochs, class_weights(y_train),
+                     clip_dataset(data, "valid"), args.epochs, composer_weights(y_train, args.weight_power),
                      steps_per_epoch=args.steps_per_epoch, verbose=2)
     scores = evaluate(predict_clips(model, X), y, pieces, data.cache.labels)
     print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in scores.items()))
@@ -500,6 +521,7 @@ def add_commands(sub, train_kinds) -> None:
     t.add_argument("--bidirectional", action="store_true")
     t.add_argument("--heads", type=int, default=0, help="self-attention heads (piano-roll model)")
     t.add_argument("--transpose", type=int, default=0, help="random transposition of training clips, ± semitones")
+    t.add_argument("--weight-power", type=float, default=WEIGHT_POWER, help="class weights ** power (1: balanced)")
     t.add_argument("--epochs", type=int, default=20)
     t.add_argument("--steps-per-epoch", type=int, default=None, help="batches per epoch (default: all)")
     t.add_argument("--seed", type=int, default=0)

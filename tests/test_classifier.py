@@ -13,7 +13,8 @@ from maestro_lessons import classifier as C
 from maestro_lessons.classifier import (COMPOSERS, composer_manifest, clip_data, clip_encoding, clip_windows,
                                         clip_features, fit_baseline, transpose_clips, clip_dataset, note_layers,
                                         build_event_lstm, build_roll_lstm, train_classifier, predict_clips,
-                                        piece_probabilities, evaluate, save_classifier, load_classifier)
+                                        piece_probabilities, evaluate, save_classifier, load_classifier,
+                                        tunable_model, tune_classifier)
 
 BIN = Path(sys.executable).parent / "maestro"
 SMALL = {c: 14 for c in COMPOSERS}           # a few pieces of every composer: every split has some of each
@@ -143,6 +144,15 @@ def test_models_keep_cudnn_eligible_lstms(data, build):
                ("tanh", "sigmoid", 0, False, True)
     X, _, _ = clip_windows(data.cache, data.parts["test"])
     np.testing.assert_allclose(np.asarray(m(X[:3])).sum(1), 1, rtol=1e-5)
+
+
+def test_tuner_trials_complete_and_search_the_settings(data, tmp_path):
+    tuner = tune_classifier(tunable_model("event", data), clip_dataset(data, "train", batch_size=16),
+                            clip_dataset(data, "valid").take(2), tmp_path / "tuner", max_trials=2, epochs=1, steps_per_epoch=2)
+    trials = list(tuner.oracle.trials.values())
+    assert [t.status for t in trials] == ["COMPLETED"] * 2 and all(np.isfinite(t.score) for t in trials)
+    assert {"units", "depth", "bidirectional", "dropout", "learning_rate"} <= set(trials[0].hyperparameters.values)
+    with pytest.raises(ValueError, match="'event' or 'roll'"): tunable_model("gru", data)
 
 
 # --- bundle --------------------------------------------------------------------------------------------
