@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """JSB chorales: test negative log-likelihood in nats per frame of the lesson-06 event LSTM.
 
-    python benchmarks/jsb.py [--epochs 60] [--minutes 30] [--units 256] [--layers 2] [--transpose 6]
+    python benchmarks/jsb.py [--epochs 60] [--minutes 30] [--units 256] [--layers 2] [--transpose 6] [--save m.keras] [--resume m.keras]
 
 The canonical JSB split (quarter-note frames, as shipped in `datasets/jsb-chorales`) is written as events
 with lesson 03's `JSBChoraleEncoding`: each frame's pitches from low to high, then STEP; each chorale starts
@@ -60,6 +60,7 @@ def main(argv=None):
     ap.add_argument("--transpose", type=int, default=6, help="augment train by ±this many semitones (0: none)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save", help="save the selected model to this .keras file")
+    ap.add_argument("--resume", help="start from the model in this .keras file (saved by --save) instead of a new one")
     args = ap.parse_args(argv)
 
     import numpy as np
@@ -76,7 +77,8 @@ def main(argv=None):
     print(f"train {len(data['train'])} chorales × transpositions = {len(train)} sequences, "
           f"{sum(map(len, train)):,} tokens; valid {len(valid)} ({frames['valid']} frames); test {len(test)} ({frames['test']} frames)")
 
-    model = build_generator(enc.vocab_size, args.embed, args.units, args.layers, args.dropout, name="jsb")
+    if args.resume: model = keras.models.load_model(args.resume, compile=False)
+    else: model = build_generator(enc.vocab_size, args.embed, args.units, args.layers, args.dropout, name="jsb")
     compile_generator(model, args.lr, pad_id=enc.pad_id)
     rng, t0, best, best_epoch, bad = np.random.default_rng(args.seed), time.perf_counter(), math.inf, 0, 0
     best_weights = model.get_weights()

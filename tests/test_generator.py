@@ -117,19 +117,22 @@ def test_length_in_seconds(tiny, enc):
 tokens_st = st.lists(st.integers(0, 400), max_size=300)
 
 @settings(max_examples=150, deadline=None)
-@given(tokens_st)
-def test_repair_makes_any_stream_valid(ids):
-    "After repair: every NOTE_OFF closes a sounding note, nothing hangs, no special token; repair is idempotent."
+@given(tokens_st, st.sampled_from([None, 0.3, 2.0]))
+def test_repair_makes_any_stream_valid(ids, max_note):
+    "After repair: every NOTE_OFF closes a sounding note, nothing hangs or lasts past max_note, no special token; idempotent."
     enc = G.generator_encoding(["A", "B", "C"])
     ids = [i % enc.vocab_size for i in ids]
-    out = G.repair_tokens(ids, enc)
+    out = G.repair_tokens(ids, enc, max_note=max_note)
     sounding = set()
     for t in out.tolist():
         assert enc.on0 <= t < enc.composer0
         if enc.on0 <= t < enc.off0: assert t - enc.on0 not in sounding; sounding.add(t - enc.on0)
         elif enc.off0 <= t < enc.shift0: assert t - enc.off0 in sounding; sounding.discard(t - enc.off0)
     assert not sounding
-    np.testing.assert_array_equal(G.repair_tokens(out, enc), out)
+    np.testing.assert_array_equal(G.repair_tokens(out, enc, max_note=max_note), out)
+    if max_note is not None and len(out):
+        notes = enc.decode(out)
+        assert (notes.end - notes.start <= max_note + 1e-9).all()
     notes = enc.decode(out)
     n_on = sum(enc.on0 <= t < enc.off0 for t in ids)
     assert len(notes) <= n_on and (notes.end > notes.start).all()
