@@ -143,7 +143,7 @@ class Sampler:
             banned[encoding.composer0:] = True
         self.shift_steps = tf.constant(shift)                        # time steps each token moves forward
         self.penalty = tf.constant(np.where(banned, -1e9, 0).astype(np.float32))
-        self._run = tf.function(self._loop, jit_compile=jit_compile)
+        self._run = tf.function(self._loop, jit_compile=jit_compile, reduce_retracing=not jit_compile)
 
     def __repr__(self):
         return f"Sampler({self.model.name}: {len(self.lstm)} LSTM × {self.lstm[0].units}, vocab {self.vocab_size})"
@@ -246,19 +246,27 @@ def _sample(self: Sampler, prefix, tokens: int | None = None, seconds: float | N
 Sampler.sample = _sample
 
 # %% ../nbs/06_generator.ipynb #1fc7669b
-def repair_tokens(ids, encoding, tail: float = 0.5) -> np.ndarray:
+def repair_tokens(ids, encoding, tail: float = 0.5, max_note: float | None = None) -> np.ndarray:
     "`ids` made valid: orphan NOTE_OFFs dropped, re-struck notes closed first, hanging notes closed after `tail` seconds."
-    e, out, sounding = encoding, [], set()
+    e, out, sounding, now = encoding, [], {}, 0                          # sounding: pitch → onset (in steps)
+    limit = None if max_note is None else max(1, int(round(max_note / e.step)))
+    def shift(t):
+        nonlocal now
+        now += t - e.shift0 + 1
+        if limit is not None:                                           # close notes this shift would take past max_note
+            for p in [p for p, on in sounding.items() if now - on > limit]: del sounding[p]; out.append(e.off0 + p)
+        out.append(t)
     for t in np.asarray(ids, np.int64).ravel().tolist():
         if e.on0 <= t < e.off0:
             if t - e.on0 in sounding: out.append(t - e.on0 + e.off0)
-            sounding.add(t - e.on0); out.append(t)
+            sounding[t - e.on0] = now; out.append(t)
         elif e.off0 <= t < e.shift0:
-            if t - e.off0 in sounding: sounding.discard(t - e.off0); out.append(t)
-        elif e.shift0 <= t < e.composer0: out.append(t)               # time shifts and velocities
-    if sounding:
+            if t - e.off0 in sounding: del sounding[t - e.off0]; out.append(t)
+        elif e.shift0 <= t < e.velocity0: shift(t)
+        elif e.velocity0 <= t < e.composer0: out.append(t)
+    if sounding:                                                        # the tail, then close what still sounds
         full, rest = divmod(max(1, int(round(tail / e.step))), e.max_shift)
-        out += [e.shift0 + e.max_shift - 1] * full + ([e.shift0 + rest - 1] if rest else [])
+        for t in [e.shift0 + e.max_shift - 1] * full + ([e.shift0 + rest - 1] if rest else []): shift(t)
         out += [e.off0 + p for p in sorted(sounding)]
     return np.array(out, np.int32)
 
@@ -303,7 +311,8 @@ def primer_tokens(primer, encoding, seconds: float | None = 10.0) -> np.ndarray:
 # %% ../nbs/06_generator.ipynb #74464a16
 def generate(gen: Generator, composer: str | None = None, seconds: float | None = 30.0, tokens: int | None = None,
              temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, primer=None, primer_seconds: float = 10.0,
-             n: int = 1, seed: int = 0, include_primer: bool = False, jit_compile: bool = False) -> list[Notes]:
+             n: int = 1, seed: int = 0, include_primer: bool = False, max_note: float | None = 5.0,
+             jit_compile: bool = False) -> list[Notes]:
     "`n` pieces of `seconds` (or `tokens`) as `composer`, continuing `primer` (a MIDI path, Notes or ids) if given."
     enc = gen.encoding
     if composer is None:
@@ -319,7 +328,7 @@ def generate(gen: Generator, composer: str | None = None, seconds: float | None 
     start = float(enc.step * time_steps(head, enc)) if include_primer else 0.0
     out = []
     for row in ids:
-        notes = enc.decode(repair_tokens(np.r_[head, row] if include_primer else row, enc))
+        notes = enc.decode(repair_tokens(np.r_[head, row] if include_primer else row, enc, max_note=max_note))
         if seconds is not None and not tokens: notes = clip_notes(notes, start + seconds)
         notes.meta.update(composer=composer, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                           n_tokens=int((row != 0).sum()), primer_tokens=len(head))
@@ -505,7 +514,7 @@ def plot_stats(groups: dict, stats=("pitch_class_entropy", "scale_consistency", 
     fig, axes = plt.subplots(1, len(stats), figsize=(3.2 * len(stats), 3.2))
     vals = {g: pd.DataFrame([music_stats(p) for p in ps]) for g, ps in groups.items()}
     for ax, s in zip(axes, stats):
-        ax.boxplot([vals[g][s].dropna() for g in groups], tick_labels=list(groups), vert=True)
+        ax.boxplot([vals[g][s].dropna() for g in groups], tick_labels=list(groups))
         ax.set_title(s.replace("_", " "), fontsize=9); ax.tick_params(axis="x", rotation=60, labelsize=7)
     fig.tight_layout()
     return fig
@@ -663,7 +672,7 @@ def _generate_cmd(args) -> int:
         gen = load_generator(args.model)
         pieces = generate(gen, composer=args.composer, seconds=args.seconds, tokens=args.tokens, temperature=args.temperature,
                           top_k=args.top_k, top_p=args.top_p, primer=args.primer, primer_seconds=args.primer_seconds,
-                          n=args.n, seed=args.seed, include_primer=args.include_primer)
+                          n=args.n, seed=args.seed, include_primer=args.include_primer, max_note=args.max_note or None)
     except (MidiError, ValueError, FileNotFoundError) as e:
         print(f"maestro generate: error: {e}", file=sys.stderr); return 2
     out = Path(args.out)
@@ -700,6 +709,7 @@ def add_commands(sub, train):
     g.add_argument("--primer", help="a MIDI file to continue")
     g.add_argument("--primer-seconds", type=float, default=10.0, help="how much of the primer to use")
     g.add_argument("--include-primer", action="store_true", help="write the primer before the continuation")
+    g.add_argument("--max-note", type=float, default=5.0, help="close notes held longer than this many seconds (0: never)")
     g.add_argument("-n", type=int, default=1, help="number of variations (files out-1.mid, out-2.mid, ...)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--model", help="a generator folder (default: the one `maestro train generator` wrote)")
