@@ -284,7 +284,7 @@ def train_classifier(model, train_ds, valid_ds, epochs: int = 20, class_weight: 
         cbs.append(keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_loss", save_best_only=True))
     ds = train_ds.repeat() if steps_per_epoch else train_ds
     return model.fit(ds, validation_data=valid_ds, epochs=epochs, class_weight=class_weight, callbacks=cbs,
-                     steps_per_epoch=steps_per_epoch, verbose=verbose)
+                     steps_per_epoch=steps_per_epoch, verbose=verbose, shuffle=False)   # the dataset shuffles itself
 
 def plot_history(history, title: str = ""):
     "Learning curves: loss and accuracy, training against validation, by epoch."
@@ -342,7 +342,7 @@ def tune_classifier(build, train_ds, valid_ds, directory, max_trials: int = 10, 
                               project_name=project, overwrite=True)
     ds = train_ds.repeat() if steps_per_epoch else train_ds
     tuner.search(ds, validation_data=valid_ds, epochs=epochs, steps_per_epoch=steps_per_epoch, class_weight=class_weight,
-                 callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=2)], verbose=0)
+                 callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=2)], verbose=0, shuffle=False)
     done = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
     if not done: raise RuntimeError(f"no KerasTuner trial completed (see the logs in {directory})")
     return tuner
@@ -407,7 +407,7 @@ class ComposerClassifier:
         "Composer probabilities of the MIDI file at `path` (raises `MidiError` naming the file if it cannot be read)."
         return self.predict_notes(read_notes(path, **self.settings["read"]))
     def __repr__(self):
-        return f"ComposerClassifier({self.settings['model']}: {', '.join(self.classes)}; {self.notes}-note clips) from {self.path}"
+        return f"ComposerClassifier({self.settings['model']}: {', '.join(self.classes)}; {self.notes}-note clips) from {self.path.name if self.path else None}"
 
 @dataclass
 class _Flat:
