@@ -394,12 +394,22 @@ def train_generator(model, train_ds, valid_ds=None, encoding=None, epochs: int =
 
 # %% ../nbs/06_generator.ipynb #e5e7109b
 def save_generator(gen: Generator, folder) -> Path:
-    "Write `gen` to `folder`: model.keras and generator.json (format, encoding config, meta)."
-    import keras
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    gen.model.save(folder / "model.keras")
-    info = dict(format=GENERATOR_FORMAT, encoding=gen.encoding.config, meta=gen.meta, keras=keras.__version__)
-    (folder / "generator.json").write_text(json.dumps(info, indent=1, default=str))
+    "Write `gen` to `folder` atomically (a temporary folder renamed into place): model.keras and generator.json."
+    import keras, shutil, uuid
+    from maestro_lessons import __version__
+    folder = Path(folder); folder.parent.mkdir(parents=True, exist_ok=True)
+    info = dict(format=GENERATOR_FORMAT, version=__version__, encoding=gen.encoding.config, meta=gen.meta,
+                keras=keras.__version__)
+    tag = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
+    tmp, old = folder.parent / f".{folder.name}.{tag}.tmp", folder.parent / f".{folder.name}.{tag}.old"
+    tmp.mkdir()
+    try:
+        gen.model.save(tmp / "model.keras")
+        (tmp / "generator.json").write_text(json.dumps(info, indent=1, default=str))
+        if folder.exists(): os.replace(folder, old)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True); shutil.rmtree(old, ignore_errors=True)
     return folder
 
 def load_generator(folder=None) -> Generator:
@@ -411,8 +421,16 @@ def load_generator(folder=None) -> Generator:
     info = json.loads(f.read_text())
     if info.get("format") != GENERATOR_FORMAT:
         raise ValueError(f"{folder}: generator format {info.get('format')}, this version reads {GENERATOR_FORMAT}; retrain it")
+    from maestro_lessons import __version__
+    if info.get("version") != __version__:
+        raise ValueError(f"{folder}: generator saved by maestro_lessons {info.get('version')}, this is {__version__}; "
+                         "retrain it (maestro train generator)")
+    enc = encoding_from_config(info["encoding"])
     model = keras.models.load_model(folder / "model.keras", compile=False)
-    return Generator(model, encoding_from_config(info["encoding"]), info.get("meta", {}))
+    if model.output_shape[-1] != enc.vocab_size:
+        raise ValueError(f"{folder}: the model predicts {model.output_shape[-1]} tokens but its encoding has "
+                         f"{enc.vocab_size}; the folder is inconsistent, retrain it")
+    return Generator(model, enc, info.get("meta", {}))
 
 def default_generator_dir() -> Path:
     "Where `maestro train generator` saves and `maestro generate` looks: `cache_dir()/models/generator`."

@@ -257,3 +257,21 @@ def test_cli_train_generator_end_to_end(manifest, tmp_path, capsys):
     gen = G.load_generator(tmp_path / "gen")
     assert gen.composers == ["Bach", "Traditional"] and gen.meta["epochs"] == 1
     assert len(G.generate(gen, "traditional", tokens=20)) == 1
+
+
+def test_generator_folder_is_atomic_and_checked(tmp_path):
+    "A save replaces the folder whole; a folder from another version or with a mismatched model is refused by name."
+    import json as _json
+    from maestro_lessons.generator import Generator, build_generator, generator_encoding, save_generator, load_generator
+    enc = generator_encoding(["Bach", "Palestrina"])
+    gen = Generator(build_generator(enc.vocab_size, 16, 16, 1, 0.0), enc, {"n": 1})
+    folder = save_generator(gen, tmp_path / "gen")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gen"]            # no temporary folder left behind
+    save_generator(Generator(gen.model, enc, {"n": 2}), folder)
+    assert load_generator(folder).meta == {"n": 2}
+    info = _json.loads((folder / "generator.json").read_text())
+    info["version"] = "0.0.1"; (folder / "generator.json").write_text(_json.dumps(info))
+    with pytest.raises(ValueError, match="0.0.1"): load_generator(folder)
+    other = generator_encoding(["Bach"])
+    save_generator(Generator(gen.model, other), folder)
+    with pytest.raises(ValueError, match="inconsistent"): load_generator(folder)
