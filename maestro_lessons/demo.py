@@ -28,7 +28,7 @@ def critic_table(pieces: dict) -> "pd.DataFrame":
 
 # %% ../nbs/demo.ipynb #930553d5
 def run_demo(out="runs/demo", generator_minutes: float = 3.0, classifier_epochs: int = 3, classifier_steps: int = 80,
-             per_composer: int = 60, seconds: float = 20.0, temperature: float = 0.9, top_p: float = 0.95,
+             per_composer: int = 40, generator_units: int = 128, seconds: float = 20.0, temperature: float = 0.9, top_p: float = 0.95,
              report: bool = True, seed: int = 0) -> dict:
     "Run the course end to end and write MIDI, WAV, PNG and metrics.json to `out`; return the metrics."
     from tqdm.auto import tqdm
@@ -40,7 +40,7 @@ def run_demo(out="runs/demo", generator_minutes: float = 3.0, classifier_epochs:
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     t0, times = time.perf_counter(), {}
     metrics = dict(device=device_summary(), settings=dict(generator_minutes=generator_minutes, classifier_epochs=classifier_epochs,
-                   classifier_steps=classifier_steps, per_composer=per_composer, seconds=seconds, temperature=temperature,
+                   classifier_steps=classifier_steps, per_composer=per_composer, generator_units=generator_units, seconds=seconds, temperature=temperature,
                    top_p=top_p, seed=seed))
     bar = tqdm(total=5 if report else 4, desc="demo", unit="step", position=0)
     if report:
@@ -58,7 +58,8 @@ def run_demo(out="runs/demo", generator_minutes: float = 3.0, classifier_epochs:
     times["classifier_s"] = time.perf_counter() - t; bar.update()
     _step(bar, "generator")
     t = time.perf_counter()
-    gen = train_on_corpus(per_composer=per_composer, minutes=generator_minutes, folder=out / "models" / "generator",
+    gen = train_on_corpus(per_composer=per_composer, units=generator_units, n_layers=2, length=128, epochs=100,
+                          steps_per_epoch=50, minutes=generator_minutes, folder=out / "models" / "generator",
                           seed=seed, verbose=2)
     metrics["generator"] = dict(composers=gen.composers, **gen.meta)
     times["generator_s"] = time.perf_counter() - t; bar.update()
@@ -108,7 +109,7 @@ def print_summary(metrics: dict, out) -> None:
 def demo_command(args) -> int:
     "The `maestro demo` command."
     m = run_demo(args.out, args.generator_minutes, args.classifier_epochs, args.classifier_steps, args.per_composer,
-                 args.seconds, args.temperature, args.top_p, report=not args.no_report, seed=args.seed)
+                 args.generator_units, args.seconds, args.temperature, args.top_p, report=not args.no_report, seed=args.seed)
     print_summary(m, args.out)
     return 0
 
@@ -119,7 +120,8 @@ def add_commands(sub, train) -> None:
     d.add_argument("--generator-minutes", type=float, default=3.0, help="training time of the generator")
     d.add_argument("--classifier-epochs", type=int, default=3)
     d.add_argument("--classifier-steps", type=int, default=80, help="batches per classifier epoch")
-    d.add_argument("--per-composer", type=int, default=60, help="pieces per composer for the generator")
+    d.add_argument("--per-composer", type=int, default=40, help="pieces per composer for the generator")
+    d.add_argument("--generator-units", type=int, default=128, help="LSTM width of the generator (GPU: 512)")
     d.add_argument("--seconds", type=float, default=20.0, help="length of each generated piece")
     d.add_argument("--temperature", type=float, default=0.9)
     d.add_argument("--top-p", type=float, default=0.95)
