@@ -7,7 +7,7 @@ Docs: https://maestro-lessons.github.io/maestro_lessons/classifier.html.md"""
 # %% ../nbs/05_classifier.ipynb #a8e19b4e
 from __future__ import annotations
 
-import functools, json, os, shutil, sys, time, uuid, warnings
+import functools, json, os, sys, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from . import __version__
 from .corpus import cache_dir, load_manifest, split_pieces
 from .encodings import SPECIALS, NoteOffsetDurationEncoding
 from .notes import MidiError, read_notes
-from .sequences import (token_cache, pieces_by_split, window_index, gather_windows, classifier_dataset,
+from .sequences import (atomic_folder, token_cache, pieces_by_split, window_index, gather_windows, classifier_dataset,
                                        class_weights)
 
 # %% auto #0
@@ -350,20 +350,6 @@ def tune_classifier(build, train_ds, valid_ds, directory, max_trials: int = 10, 
 # %% ../nbs/05_classifier.ipynb #4ced8621
 BUNDLE_FORMAT = 1
 
-def _atomic_folder(path: Path, write):
-    "Call `write(tmp)` on a fresh temporary folder beside `path`, then rename it to `path` (replacing it)."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    old = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.old"
-    tmp.mkdir()
-    try:
-        write(tmp)
-        if path.exists(): os.replace(path, old)
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True); shutil.rmtree(old, ignore_errors=True)
-    return path
-
 def save_classifier(model, path, classes, encoding: NoteTripleEncoding, notes: int = 64, stride: int | None = None,
                     train_stride: int | None = None, transpose: int = 0, read: dict | None = None,
                     metrics: dict | None = None) -> Path:
@@ -380,7 +366,7 @@ def save_classifier(model, path, classes, encoding: NoteTripleEncoding, notes: i
         (tmp / "labels.json").write_text(json.dumps(dict(enumerate(settings["classes"])), indent=1))
         encoding.vocab.save(tmp / "vocab.json")
         (tmp / "settings.json").write_text(json.dumps(settings, indent=1))
-    return _atomic_folder(path, write)
+    return atomic_folder(path, write)
 
 # %% ../nbs/05_classifier.ipynb #18c7747f
 @dataclass(repr=False)

@@ -395,22 +395,15 @@ def train_generator(model, train_ds, valid_ds=None, encoding=None, epochs: int =
 # %% ../nbs/06_generator.ipynb #e5e7109b
 def save_generator(gen: Generator, folder) -> Path:
     "Write `gen` to `folder` atomically (a temporary folder renamed into place): model.keras and generator.json."
-    import keras, shutil, uuid
+    import keras
     from maestro_lessons import __version__
-    folder = Path(folder); folder.parent.mkdir(parents=True, exist_ok=True)
+    from maestro_lessons.sequences import atomic_folder
     info = dict(format=GENERATOR_FORMAT, version=__version__, encoding=gen.encoding.config, meta=gen.meta,
                 keras=keras.__version__)
-    tag = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
-    tmp, old = folder.parent / f".{folder.name}.{tag}.tmp", folder.parent / f".{folder.name}.{tag}.old"
-    tmp.mkdir()
-    try:
+    def write(tmp):
         gen.model.save(tmp / "model.keras")
         (tmp / "generator.json").write_text(json.dumps(info, indent=1, default=str))
-        if folder.exists(): os.replace(folder, old)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True); shutil.rmtree(old, ignore_errors=True)
-    return folder
+    return atomic_folder(folder, write)
 
 def load_generator(folder=None) -> Generator:
     "The generator saved in `folder` (default: the course's models folder, `default_generator_dir()`)."

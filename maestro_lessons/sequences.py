@@ -18,9 +18,9 @@ from .corpus import cache_dir, sha256_file
 from .notes import MidiError, read_notes
 
 # %% auto #0
-__all__ = ['CACHE_FORMAT', 'cache_settings', 'piece_hashes', 'cache_key', 'encode_file', 'encoded_pieces', 'write_cache',
-           'aligned_empty', 'read_npy_aligned', 'TokenCache', 'token_cache', 'window_index', 'gather_windows',
-           'pad_or_truncate', 'pieces_by_split', 'classifier_dataset', 'lm_dataset', 'class_weights']
+__all__ = ['CACHE_FORMAT', 'cache_settings', 'piece_hashes', 'cache_key', 'encode_file', 'encoded_pieces', 'atomic_folder',
+           'write_cache', 'aligned_empty', 'read_npy_aligned', 'TokenCache', 'token_cache', 'window_index',
+           'gather_windows', 'pad_or_truncate', 'pieces_by_split', 'classifier_dataset', 'lm_dataset', 'class_weights']
 
 # %% ../nbs/04_sequences.ipynb #9ffc560c
 CACHE_FORMAT = 1     # bump when the layout of a cache folder changes
@@ -78,6 +78,20 @@ def encoded_pieces(paths, encoding, read_kw: dict | None = None, workers: int = 
             for r in pool.map(_encode_in_worker, paths, chunksize=chunk): yield r; bar.update()
 
 # %% ../nbs/04_sequences.ipynb #d8afb5bb
+def atomic_folder(path, write) -> Path:
+    "Call `write(tmp)` on a fresh temporary folder beside `path`, then rename it to `path` (replacing it); return `path`."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tag = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
+    tmp, old = path.parent / f".{path.name}.{tag}.tmp", path.parent / f".{path.name}.{tag}.old"
+    tmp.mkdir()
+    try:
+        write(tmp)
+        if path.exists(): os.replace(path, old)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True); shutil.rmtree(old, ignore_errors=True)
+    return path
+
 def _remove_stale_tmp(root: Path, key: str):
     "Remove temporary folders left for `key` by builds whose process is gone."
     for d in root.glob(f".{key}.*.tmp"):
