@@ -7,6 +7,8 @@ Docs: https://maestro-lessons.github.io/maestro_lessons/exercises.html.md"""
 # %% ../nbs/exercises.ipynb #59ceee7f
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -37,7 +39,9 @@ def exercise(key: str, task: str):
     return wrap
 
 # %% ../nbs/exercises.ipynb #ddfc2144
+@functools.lru_cache(maxsize=1)
 def _manifest():
+    "The bundled manifest, read once per session (the checks only read it)."
     from maestro_lessons.corpus import load_manifest
     return load_manifest()
 

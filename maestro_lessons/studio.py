@@ -16,9 +16,10 @@ from .corpus import cache_dir
 from .notes import MidiError, Notes, read_notes
 
 # %% auto #0
-__all__ = ['EXPECTED', 'message', 'friendly_error', 'png_bytes', 'wav_bytes', 'midi_bytes', 'download_link', 'piece_card',
-           'models_dir', 'find_generators', 'quick_generator', 'quick_classifier', 'notes_from_upload', 'generate_tab',
-           'probability_chart', 'predict_upload', 'classify_tab', 'Stepper', 'distribution_chart', 'step_tab', 'studio']
+__all__ = ['EXPECTED', 'message', 'friendly_error', 'fig_png', 'png_bytes', 'wav_bytes', 'midi_bytes', 'download_link',
+           'piece_card', 'models_dir', 'find_generators', 'quick_generator', 'quick_classifier', 'read_upload',
+           'notes_from_upload', 'generate_tab', 'probability_chart', 'predict_upload', 'classify_tab', 'Stepper',
+           'distribution_chart', 'step_tab', 'studio']
 
 # %% ../nbs/08_studio.ipynb #4a3d5f33
 def message(text: str, kind: str = "error") -> "widgets.HTML":
@@ -36,15 +37,18 @@ def friendly_error(e: BaseException) -> "widgets.HTML":
     return message(f"Something went wrong inside the course ({type(e).__name__}: {e}). Please report it.")
 
 # %% ../nbs/08_studio.ipynb #5fab6a50
+def fig_png(fig, dpi: int = 80, **kw) -> bytes:
+    "A matplotlib figure as PNG bytes; the figure is closed."
+    import matplotlib.pyplot as plt
+    buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=dpi, **kw); plt.close(fig)
+    return buf.getvalue()
+
 def png_bytes(notes: Notes, title: str | None = None, width: float = 6, height: float = 2.6) -> bytes:
     "The piano roll of `notes` as PNG bytes."
     import matplotlib
-    import matplotlib.pyplot as plt
     from maestro_lessons.export import piano_roll_figure, in_seconds
     with matplotlib.rc_context({"figure.max_open_warning": 0}):
-        fig = piano_roll_figure(in_seconds(notes), title=title, width=width, height=height)
-        buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=80, bbox_inches="tight"); plt.close(fig)
-    return buf.getvalue()
+        return fig_png(piano_roll_figure(in_seconds(notes), title=title, width=width, height=height), bbox_inches="tight")
 
 def wav_bytes(notes: Notes, sample_rate: int = 16000, engine: str = "auto") -> tuple[bytes, str]:
     "`notes` rendered to a 16-bit WAV (bytes), and the name of the engine that rendered it."
@@ -114,14 +118,18 @@ def _uploaded(upload) -> tuple[str, bytes] | None:
     f = upload.value[-1]
     return f["name"], bytes(f["content"])
 
-def notes_from_upload(name: str, data: bytes) -> Notes:
-    "The notes of an uploaded MIDI file (raises MidiError naming the upload if it cannot be read)."
+def read_upload(name: str, data: bytes, read=read_notes):
+    "`read(path)` of an uploaded file, saved to a temporary folder first; a MidiError names the upload, not that folder."
     if not data: raise MidiError(name, "the upload is empty")
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / Path(name).name
         p.write_bytes(data)
-        try: return read_notes(p)
+        try: return read(p)
         except MidiError as e: raise MidiError(name, e.problem) from None
+
+def notes_from_upload(name: str, data: bytes) -> Notes:
+    "The notes of an uploaded MIDI file (raises MidiError naming the upload if it cannot be read)."
+    return read_upload(name, data)
 
 # %% ../nbs/08_studio.ipynb #99bd4d89
 def generate_tab(generator=None, manifest=None) -> "widgets.VBox":
@@ -225,17 +233,11 @@ def probability_chart(probs: dict[str, float], title: str = "") -> bytes:
     ax.set_xlim(0, 1); ax.set_xlabel("probability"); ax.set_title(title, fontsize=10)
     for b, v in zip(bars, p): ax.text(min(v + 0.01, 0.9), b.get_y() + b.get_height() / 2, f"{v:.2f}", va="center", fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=80); plt.close(fig)
-    return buf.getvalue()
+    return fig_png(fig)
 
 def predict_upload(clf, name: str, data: bytes) -> dict[str, float]:
     "Composer probabilities of an uploaded MIDI file (read with the classifier's own settings)."
-    if not data: raise MidiError(name, "the upload is empty")
-    with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / Path(name).name
-        p.write_bytes(data)
-        try: return clf.predict_midi(p)
-        except MidiError as e: raise MidiError(name, e.problem) from None
+    return read_upload(name, data, clf.predict_midi)
 
 def classify_tab(classifier=None, manifest=None) -> "widgets.VBox":
     "Upload a MIDI (or pick a corpus piece) and see who the classifier thinks wrote it."
@@ -331,8 +333,7 @@ def distribution_chart(stepper: Stepper, temperature: float, k: int = 20) -> byt
     ax.set_ylim(0, 1); ax.set_ylabel("probability")
     ax.set_title(f"next token at temperature {temperature:.2f} (top {k} hold {p[top].sum():.0%})", fontsize=9)
     fig.tight_layout()
-    buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=80); plt.close(fig)
-    return buf.getvalue()
+    return fig_png(fig)
 
 def step_tab(gen, composer: str | None = None) -> "widgets.VBox":
     "Step the sampler token by token, seeing the distribution it samples from, with the temperature applied live."

@@ -69,7 +69,7 @@ def test_internal_links_resolve(site):
 
 def test_pages_in_a_real_browser(site):
     "Home page and lesson pages load in Chromium with their pictures (and audio players where a lesson has them)."
-    pw = pytest.importorskip("playwright.sync_api")
+    import playwright.sync_api as pw                 # a pinned dev dependency: missing means a broken install, not a skip
     assert CHROMIUM.exists(), "Debian's chromium is missing: run `make browser-deps`"
     docs, url = site
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -67,7 +67,7 @@ def voila(tmp_path_factory):
 
 
 def test_studio_in_chromium(voila):
-    pw = pytest.importorskip("playwright.sync_api")
+    import playwright.sync_api as pw                 # a pinned dev dependency: missing means a broken install, not a skip
     assert CHROMIUM.exists(), "Debian's chromium is missing: run `make browser-deps`"
     url, tmp = voila
     SHOTS.mkdir(parents=True, exist_ok=True)
