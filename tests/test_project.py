@@ -40,3 +40,42 @@ def test_import_cells_hold_only_imports():
             if imports and len(imports) < len(lines) and "#| export" not in "".join(cell["source"]):
                 bad.append(f"{nb.name} cell {i}: {imports[0]}")
     assert not bad, "put these imports in a cell of their own:\n" + "\n".join(bad)
+
+def _star_names(module):
+    import importlib
+    mod = importlib.import_module(module)
+    return set(getattr(mod, "__all__", None) or [n for n in vars(mod) if not n.startswith("_")])
+
+def _names_in_cells(sources):
+    "Names a notebook reads and names it binds anywhere (order and scope ignored: this looks for missing imports)."
+    import ast, builtins
+    loads, binds, stars = set(), set(dir(builtins)) | {"display", "get_ipython", "In", "Out", "_"}, set()
+    for src in sources:
+        code = "\n".join(l for l in src.splitlines() if not l.lstrip().startswith(("%", "!")))
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.Name):
+                (loads if isinstance(node.ctx, ast.Load) else binds).add(node.id)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): binds.add(node.name)
+            elif isinstance(node, ast.arg): binds.add(node.arg)
+            elif isinstance(node, (ast.Global, ast.Nonlocal)): binds.update(node.names)
+            elif isinstance(node, ast.ExceptHandler) and node.name: binds.add(node.name)
+            elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name: binds.add(node.name)
+            elif isinstance(node, ast.Import): binds.update((a.asname or a.name).split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                for a in node.names:
+                    if a.name == "*": stars.add(node.module)
+                    else: binds.add(a.asname or a.name)
+    return loads, binds, stars
+
+def test_notebooks_import_every_name_they_use():
+    """A name a lesson uses but never imports works while an exported module happens to leak it through
+    `from … import *`, and breaks the lesson when that module changes (lesson 05 once used `shutil` this way)."""
+    import json
+    missing = []
+    for nb in sorted((ROOT / "nbs").glob("*.ipynb")):
+        cells = ["".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+        loads, binds, stars = _names_in_cells(cells)
+        star_names = set().union(*(_star_names(m) for m in stars)) if stars else set()
+        undefined = sorted(loads - binds - star_names)
+        if undefined: missing.append(f"{nb.name}: {', '.join(undefined)}")
+    assert not missing, "names used but never imported or defined:\n" + "\n".join(missing)
