@@ -126,6 +126,9 @@ def write_cache(folder, manifest: pd.DataFrame, encoding, settings: dict, key: s
             for row, (toks, why) in zip(manifest.itertuples(), pieces):
                 if why is not None:
                     failed.append(dict(id=str(row.id), composer=str(row.composer), path=str(row.path), reason=why)); continue
+                if toks.ndim != 1:
+                    raise ValueError(f"{row.path}: {type(encoding).__name__} gives ids of shape {toks.shape}; the token cache "
+                                     "holds one id per position (flatten multi-column ids before caching them)")
                 if len(toks) and (toks.min() < 0 or toks.max() >= encoding.vocab_size):
                     raise ValueError(f"{row.path}: token ids outside 0..{encoding.vocab_size - 1}")
                 out.write(toks.astype(dtype).tobytes())

@@ -159,6 +159,14 @@ def test_failed_build_leaves_no_folder_and_no_partial_file(sample, enc, tmp_path
     c = token_cache(sample.head(6), enc, root=root, progress=False)      # and the next build succeeds
     assert c.built and [p.name for p in root.iterdir()] == [c.key]
 
+def test_multi_column_ids_are_refused_by_name(sample, tmp_path):
+    "Note/offset/duration triples are (notes, 3): caching them as one id per position would misplace every offset."
+    from maestro_lessons.encodings import NoteOffsetDurationEncoding
+    root = tmp_path / "root"
+    with pytest.raises(ValueError, match=r"NoteOffsetDurationEncoding gives ids of shape \(\d+, 3\)"):
+        token_cache(sample.head(2), NoteOffsetDurationEncoding(), workers=1, root=root, progress=False)
+    assert list(root.iterdir()) == []
+
 def test_cache_appears_only_through_os_replace(sample, enc, tmp_path, monkeypatch):
     seen, real = [], os.replace
     def spy(src, dst):
