@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .notes import Notes, read_notes, plot_piano_roll
+from .sequences import atomic_file
 
 # %% auto #0
 __all__ = ['TICKS_PER_QUARTER', 'BACKENDS', 'HARMONICS', 'ENGINES', 'ExportError', 'check_notes', 'Part', 'tempo_us',
@@ -191,20 +192,12 @@ def _write_music21(parts: list[Part], path: str, tempo: float):
 
 # %% ../nbs/07_export.ipynb #43762364
 def _atomic_write(path, write, suffix: str):
-    "Call `write(tmp_path)` on a temporary file beside `path`, then rename it to `path`; return `path`."
+    "Lesson 04's `atomic_file` (write beside `path`, then rename), with the problems said as `ExportError`s."
     path = Path(path)
     if path.is_dir(): raise ExportError(path, "is a directory, not a file name")
     if not path.parent.is_dir(): raise ExportError(path, f"folder {path.parent} does not exist")
-    try: fd, tmp = tempfile.mkstemp(suffix=suffix, prefix=f".{path.stem}.", dir=path.parent)
+    try: return atomic_file(path, write, suffix)
     except OSError as e: raise ExportError(path, f"cannot be written ({e.strerror or e})") from None
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except OSError as e: raise ExportError(path, f"cannot be written ({e.strerror or e})") from None
-    finally:
-        if os.path.exists(tmp): os.unlink(tmp)
-    return path
 
 _WRITERS = dict(symusic=_write_symusic, pretty_midi=_write_pretty_midi, mido=_write_mido, music21=_write_music21)
 
@@ -465,7 +458,7 @@ def write_wav(audio, path, sample_rate: int | None = None) -> Path:
     if not np.isfinite(y).all(): raise ValueError("audio contains NaN or infinite samples")
     pcm = np.round(np.clip(y, -1, 1) * 32767).astype("<i2")
     def write(tmp):
-        with wave.open(tmp, "wb") as w:
+        with wave.open(str(tmp), "wb") as w:
             w.setnchannels(1 if y.ndim == 1 else y.shape[1]); w.setsampwidth(2); w.setframerate(int(sample_rate))
             w.writeframes(pcm.tobytes())
     return _atomic_write(path, write, ".wav")

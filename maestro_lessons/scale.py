@@ -15,7 +15,8 @@ import pandas as pd
 
 from .corpus import cache_dir
 from .notes import MidiError, read_notes
-from .sequences import cache_key, cache_settings, gather_windows, piece_hashes, window_index
+from .sequences import (atomic_file, cache_key, cache_settings, gather_windows, piece_hashes,
+                                       remove_stale_tmp, window_index)
 
 # %% auto #0
 __all__ = ['CUDNN_RULES', 'SHARD_FORMAT', 'devices', 'precision_policy', 'device_summary', 'use_mixed_precision',
@@ -210,31 +211,12 @@ def extract_features(tasks, encoding, read_kw: dict | None = None, workers: int 
         yield from pool.imap(_features_job, tasks, chunksize=chunk)
 
 # %% ../nbs/09_scale.ipynb #226c40fe
-def _write_atomic(path: Path, write):
-    "Call `write(file)` on a temporary file beside `path`, flush it to disk, then rename it to `path`."
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-
-def _remove_stale_tmp(folder: Path):
-    "Remove temporary files that `_write_atomic` left in `folder` when its process was killed."
-    for f in folder.glob(".*.tmp"):
-        try: pid = int(f.name.split(".")[-2])
-        except ValueError: continue
-        try: os.kill(pid, 0)
-        except ProcessLookupError: f.unlink(missing_ok=True)
-        except PermissionError: pass
-
 def _save_shard(path: Path, toks: list, ids: list, labels: list, failed: list, dtype):
     "Write one shard (.npz: tokens, offsets, labels, ids, failed) atomically."
     offsets = np.concatenate([[0], np.cumsum([len(t) for t in toks], dtype=np.int64)]).astype(np.int64)
     tokens = np.concatenate(toks).astype(dtype) if toks else np.zeros(0, dtype)
-    _write_atomic(path, lambda f: np.savez(f, tokens=tokens, offsets=offsets, labels=np.array(labels, np.int32),
-                                           ids=np.array(ids, dtype=str), failed=np.array(json.dumps(failed))))
+    atomic_file(path, lambda tmp: np.savez(tmp, tokens=tokens, offsets=offsets, labels=np.array(labels, np.int32),
+                                             ids=np.array(ids, dtype=str), failed=np.array(json.dumps(failed))))
 
 def _shard_name(k: int) -> str: return f"shard-{k:05d}.npz"
 
@@ -258,7 +240,7 @@ def build_shards(manifest: pd.DataFrame, encoding, classes=None, root=None, shar
     folder = Path(root or cache_dir() / "shards") / key
     if (folder / "index.json").exists(): return ShardCache.load(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    _remove_stale_tmp(folder)
+    remove_stale_tmp(folder)
     t0, n, label_of = time.perf_counter(), len(manifest), {c: i for i, c in enumerate(classes)}
     dtype = np.int16 if encoding.vocab_size <= np.iinfo(np.int16).max else np.int32
     rows = lambda k: range(k * shard_pieces, min((k + 1) * shard_pieces, n))
@@ -281,7 +263,7 @@ def build_shards(manifest: pd.DataFrame, encoding, classes=None, root=None, shar
                  failed=[f for s in shards for f in s["failed"]], n_pieces=sum(s["pieces"] for s in shards),
                  n_tokens=sum(s["tokens"] for s in shards), build_seconds=round(time.perf_counter() - t0, 2),
                  resumed=len(todo) < len(shards))
-    _write_atomic(folder / "index.json", lambda f: f.write(json.dumps(index, indent=1).encode()))
+    atomic_file(folder / "index.json", lambda tmp: tmp.write_text(json.dumps(index, indent=1)))
     cache = ShardCache.load(folder)
     cache.built = True
     return cache

@@ -18,9 +18,10 @@ from .corpus import cache_dir, sha256_file
 from .notes import MidiError, read_notes
 
 # %% auto #0
-__all__ = ['CACHE_FORMAT', 'cache_settings', 'piece_hashes', 'cache_key', 'encode_file', 'encoded_pieces', 'atomic_folder',
-           'write_cache', 'aligned_empty', 'read_npy_aligned', 'TokenCache', 'token_cache', 'window_index',
-           'gather_windows', 'pad_or_truncate', 'pieces_by_split', 'classifier_dataset', 'lm_dataset', 'class_weights']
+__all__ = ['CACHE_FORMAT', 'cache_settings', 'piece_hashes', 'cache_key', 'encode_file', 'encoded_pieces', 'remove_stale_tmp',
+           'atomic_file', 'atomic_folder', 'write_cache', 'aligned_empty', 'read_npy_aligned', 'TokenCache',
+           'token_cache', 'window_index', 'gather_windows', 'pad_or_truncate', 'pieces_by_split', 'classifier_dataset',
+           'lm_dataset', 'class_weights']
 
 # %% ../nbs/04_sequences.ipynb #9ffc560c
 CACHE_FORMAT = 1     # bump when the layout of a cache folder changes
@@ -78,11 +79,38 @@ def encoded_pieces(paths, encoding, read_kw: dict | None = None, workers: int = 
             for r in pool.map(_encode_in_worker, paths, chunksize=chunk): yield r; bar.update()
 
 # %% ../nbs/04_sequences.ipynb #d8afb5bb
+def _tmp_beside(path: Path, suffix: str = "") -> Path:
+    "A temporary name beside `path` that records this process: `.{name}.{pid}.{random}.tmp{suffix}`."
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
+
+def remove_stale_tmp(folder, name: str = "*"):
+    "Remove the temporary files and folders (named by `_tmp_beside`, for `name`) in `folder` whose process is gone."
+    for p in Path(folder).glob(f".{name}.*.tmp*"):
+        try: pid = int(p.name.rsplit(".tmp", 1)[0].split(".")[-2])
+        except (ValueError, IndexError): continue
+        try: os.kill(pid, 0)
+        except ProcessLookupError:
+            if p.is_dir(): shutil.rmtree(p, ignore_errors=True)
+            else: p.unlink(missing_ok=True)
+        except PermissionError: pass
+
+def atomic_file(path, write, suffix: str | None = None) -> Path:
+    "Call `write(tmp)` on a temporary file name beside `path`, flush it to disk, then rename it to `path`; return `path`."
+    path = Path(path)
+    tmp = _tmp_beside(path, path.suffix if suffix is None else suffix)     # the suffix some writers go by
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f: os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
 def atomic_folder(path, write) -> Path:
     "Call `write(tmp)` on a fresh temporary folder beside `path`, then rename it to `path` (replacing it); return `path`."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tag = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
-    tmp, old = path.parent / f".{path.name}.{tag}.tmp", path.parent / f".{path.name}.{tag}.old"
+    tmp = _tmp_beside(path)
+    old = tmp.with_name(tmp.name + ".old")
     tmp.mkdir()
     try:
         write(tmp)
@@ -91,15 +119,6 @@ def atomic_folder(path, write) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True); shutil.rmtree(old, ignore_errors=True)
     return path
-
-def _remove_stale_tmp(root: Path, key: str):
-    "Remove temporary folders left for `key` by builds whose process is gone."
-    for d in root.glob(f".{key}.*.tmp"):
-        try: pid = int(d.name.split(".")[2])
-        except ValueError: continue
-        try: os.kill(pid, 0)
-        except ProcessLookupError: shutil.rmtree(d, ignore_errors=True)
-        except PermissionError: pass
 
 def _write_npy_from_raw(raw: Path, npy: Path, dtype, n: int):
     "Write an .npy file of `n` values of `dtype` whose bytes are in the file `raw`, without loading them."
@@ -114,8 +133,8 @@ def write_cache(folder, manifest: pd.DataFrame, encoding, settings: dict, key: s
     "Encode every piece of `manifest` into the cache folder `folder`, atomically; return its path."
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_tmp(folder.parent, key)
-    tmp = folder.parent / f".{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    remove_stale_tmp(folder.parent, key)
+    tmp = _tmp_beside(folder)
     tmp.mkdir()
     dtype = np.int16 if encoding.vocab_size <= np.iinfo(np.int16).max else np.int32
     label_of = {c: i for i, c in enumerate(settings["classes"])}

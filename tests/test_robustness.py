@@ -119,7 +119,8 @@ def child_kill_shards(root):
         calls[0] += 1
         if calls[0] < 4: return real(f, **arrays)
         buf = io.BytesIO(); real(buf, **arrays)
-        f.write(buf.getvalue()[:len(buf.getvalue()) // 2]); f.flush(); os.kill(os.getpid(), signal.SIGKILL)
+        with open(f, "wb") as out:
+            out.write(buf.getvalue()[:len(buf.getvalue()) // 2]); out.flush(); os.kill(os.getpid(), signal.SIGKILL)
     np.savez = savez
     from maestro_lessons.scale import build_shards
     build_shards(sample_of(load_manifest()), PerformanceEncoding(), root=root, shard_pieces=40, workers=1, progress=False)
@@ -132,23 +133,23 @@ def test_shard_cache_killed_mid_write(tmp_path, manifest):
     (folder,) = root.iterdir()
     names = sorted(p.name for p in folder.iterdir())
     assert names[1:] == [f"shard-0000{k}.npz" for k in range(3)], names       # no index.json: it is written last
-    assert names[0].startswith(".shard-00003.npz.") and names[0].endswith(".tmp"), names   # the half shard, not renamed
+    assert names[0].startswith(".shard-00003.npz.") and names[0].endswith(".tmp.npz"), names   # the half shard, not renamed
     for k in range(3): np.load(folder / f"shard-0000{k}.npz")["tokens"]          # the finished shards are whole
     cache = build_shards(sample_of(manifest), PerformanceEncoding(), root=root, shard_pieces=40, workers=1, progress=False)
     assert cache.built and cache.index["resumed"] and len(cache.index["shards"]) == 6
-    assert not list(folder.glob(".*.tmp"))                                     # the half shard was cleaned up
+    assert not list(folder.glob(".*.tmp*"))                                     # the half shard was cleaned up
     fresh = build_shards(sample_of(manifest), PerformanceEncoding(), root=tmp_path / "fresh", shard_pieces=40, workers=1, progress=False)
     for k in range(6): np.testing.assert_array_equal(cache.shard(k)["tokens"], fresh.shard(k)["tokens"])
 
 def child_overwrite(path):
-    "Replace `path` through _write_atomic, SIGKILLed halfway through the new content."
-    from maestro_lessons.scale import _write_atomic
-    def write(f):
-        f.write(b"new " * 1000); f.flush(); os.kill(os.getpid(), signal.SIGKILL)
-    _write_atomic(Path(path), write)
+    "Replace `path` through atomic_file, SIGKILLed halfway through the new content."
+    from maestro_lessons.sequences import atomic_file
+    def write(tmp):
+        with open(tmp, "wb") as f: f.write(b"new " * 1000); f.flush(); os.kill(os.getpid(), signal.SIGKILL)
+    atomic_file(Path(path), write)
 
 def test_atomic_overwrite_keeps_old_file(tmp_path):
-    "Killed while replacing a file, _write_atomic leaves the old content, whole."
+    "Killed while replacing a file, atomic_file leaves the old content, whole."
     p = tmp_path / "index.json"
     p.write_text('{"version": 1}')
     run_child("overwrite", p, expect_kill=True)
