@@ -16,7 +16,11 @@ token and the first 99 tokens of a corpus piece, so the classic loop always sees
 Each is traced/compiled once first, then the three alternate for `rounds` rounds (same process, same
 machine); on a shared machine single runs are noisy, so each figure is the best round (as `timeit` does),
 with the median beside it. XLA (`jit_compile=True`) figures are printed too, for information.
-Targets (issue 5): stateful ÷ classic at batch 1 >= 300; batch 16 ÷ batch 1 >= 8. The last line holds the figures.
+Targets (issue 5): stateful ÷ classic at batch 1 >= 300; batch 16 ÷ batch 1 >= 8. The GFLOP/s that each batch
+size reaches in the LSTM and output matrix products is printed too: on a 2-core CPU the batch-16 step is bound by
+arithmetic (about 35 MFLOP per step for the default 2 × 256 model), which caps batch 16 ÷ batch 1 well below 8
+there (measured 2026-12-02: 4.5–5.2×, b16 at ~50 GFLOP/s); a GPU does not have that limit.
+The last line holds the figures.
 """
 import argparse, os, statistics, sys, time
 from pathlib import Path
@@ -78,11 +82,17 @@ def main(argv=None):
     for name, v in rates.items():
         print(f"{name:20s} best {max(v):10,.1f} tokens/s   median {statistics.median(v):10,.1f}")
     b1, b16, classic = max(rates["stateful_b1"]), max(rates["stateful_b16"]), max(rates["classic_b1"])
+    # Why batch 16 is not 16× batch 1 here: a step at batch 1 is a chain of small ops (overhead-bound); at batch 16
+    # the matrix products dominate and run near what 2 CPU cores give, so they grow with the batch.
+    _, rk, rest, dk, _ = samplers["stateful"]._weights()
+    flops = 2 * (int(np.prod(rk.shape)) + sum(int(np.prod(k.shape)) for k, _ in rest) + int(np.prod(dk.shape)))
+    print(f"matrix products: {flops / 1e6:.1f} MFLOP per token; batch 1 runs them at {flops * b1 / 1e9:.0f} GFLOP/s, "
+          f"batch 16 at {flops * b16 / 1e9:.0f} GFLOP/s on {os.cpu_count()} CPU cores")
     if args.xla:
         x1, x16 = max(rates["stateful_xla_b1"]), max(rates["stateful_xla_b16"])
         print(f"XLA: b1 {x1:,.0f} tokens/s ({x1 / classic:,.0f}× classic), b16 {x16:,.0f} ({x16 / x1:.1f}× b1)")
     print(f"ratio_b1={b1 / classic:.0f} tokens_per_s_b1={b1:.0f} tokens_per_s_b16={b16:.0f} ratio_b16_b1={b16 / b1:.1f} "
-          f"classic_tokens_per_s={classic:.1f}")
+          f"classic_tokens_per_s={classic:.1f} gflops_b16={flops * b16 / 1e9:.0f}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,10 @@ pieces, each encoded from its file. Each size runs in two fresh Python processes
   interleaved) for `--read-batches` batches drawn across the shards; it reports windows/s and its peak RSS.
 
 Flat memory means the peak RSS of ×20 is about that of ×1 (`rss_growth_x20_over_x1` near 1), while
-the build time grows linearly (files/s about constant). The last line holds the figures.
+the build time grows linearly: the same cost per added file between sizes (`ms_per_added_file_…` about
+equal, `slope_growth` near 1) on top of a fixed start-up (workers spawned, libraries imported), which
+weighs on the files/s of ×1 only. Run it twice: the first run also reads the files from a cold disk cache.
+The last line holds the figures.
 """
 import argparse, json, os, resource, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -59,7 +62,7 @@ def main():
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--read-batches", type=int, default=300)
     a = ap.parse_args()
-    figures = {}
+    figures, builds = {}, {}
     print(f"{os.cpu_count()} CPU cores, {a.workers} workers")
     with tempfile.TemporaryDirectory() as tmp:
         for k in a.sizes:
@@ -69,6 +72,7 @@ def main():
                   f"{b['tokens']:>12,} tokens in {b['shards']} shards, {b['failed']} failed; build peak RSS {b['peak_rss_mb']:.0f} MB "
                   f"(manifest loaded: {b['baseline_mb']:.0f} MB); read {r['windows_per_s']:.0f} windows/s, "
                   f"peak RSS {r['read_peak_rss_mb']:.0f} MB (runtime started: {r['read_baseline_mb']:.0f} MB)", flush=True)
+            builds[k] = (b["files"], b["seconds"])
             figures.update({f"files_per_s_x{k}": round(b["files_per_s"]), f"peak_rss_mb_x{k}": round(b["peak_rss_mb"]),
                             f"build_added_mb_x{k}": round(b["peak_rss_mb"] - b["baseline_mb"]),
                             f"read_windows_per_s_x{k}": round(r["windows_per_s"]), f"read_peak_rss_mb_x{k}": round(r["read_peak_rss_mb"])})
@@ -78,6 +82,15 @@ def main():
         figures[f"rss_growth_x{hi}_over_x{lo}"] = round(figures[f"peak_rss_mb_x{hi}"] / figures[f"peak_rss_mb_x{lo}"], 2)
         figures[f"read_rss_growth_x{hi}_over_x{lo}"] = round(figures[f"read_peak_rss_mb_x{hi}"] / figures[f"read_peak_rss_mb_x{lo}"], 2)
         figures[f"time_per_file_x{hi}_over_x{lo}"] = round(figures[f"files_per_s_x{lo}"] / figures[f"files_per_s_x{hi}"], 2)
+    # Linear time means a constant cost per added file: the slope between consecutive sizes (the fixed start-up,
+    # workers spawned and libraries imported, weighs on files/s of the small sizes but not on the slopes).
+    sizes = sorted(builds)
+    for a_, b_ in zip(sizes, sizes[1:]):
+        (n0, t0), (n1, t1) = builds[a_], builds[b_]
+        figures[f"ms_per_added_file_x{a_}_x{b_}"] = round(1000 * (t1 - t0) / (n1 - n0), 3)
+    if len(sizes) >= 3:
+        slopes = [v for k, v in figures.items() if k.startswith("ms_per_added_file")]
+        figures["slope_growth"] = round(slopes[-1] / slopes[0], 2)
     print(" ".join(f"{k}={v}" for k, v in figures.items()))
 
 if __name__ == "__main__":
