@@ -18,8 +18,8 @@ machine); on a shared machine single runs are noisy, so each figure is the best 
 with the median beside it. XLA (`jit_compile=True`) figures are printed too, for information.
 Targets (issue 5): stateful ÷ classic at batch 1 >= 300; batch 16 ÷ batch 1 >= 8. The GFLOP/s that each batch
 size reaches in the LSTM and output matrix products is printed too: on a 2-core CPU the batch-16 step is bound by
-arithmetic (about 35 MFLOP per step for the default 2 × 256 model), which caps batch 16 ÷ batch 1 well below 8
-there (measured 2026-12-02: 4.5–5.2×, b16 at ~50 GFLOP/s); a GPU does not have that limit.
+arithmetic (1.8 MFLOP per token for the default 2 × 256 model, 28 MFLOP per batch-16 step), which caps batch 16 ÷
+batch 1 well below 8 there (measured 2026-12-02: 4.5–5.8×, batch 16 at 29–42 GFLOP/s); a GPU does not have that limit.
 The last line holds the figures.
 """
 import argparse, os, statistics, sys, time
