@@ -19,7 +19,9 @@ with the median beside it. XLA (`jit_compile=True`) figures are printed too, for
 Targets (issue 5): stateful ÷ classic at batch 1 >= 300; batch 16 ÷ batch 1 >= 8. The GFLOP/s that each batch
 size reaches in the LSTM and output matrix products is printed too: on a 2-core CPU the batch-16 step is bound by
 arithmetic (1.8 MFLOP per token for the default 2 × 256 model, 28 MFLOP per batch-16 step), which caps batch 16 ÷
-batch 1 well below 8 there (measured 2026-12-02: 4.5–5.8×, batch 16 at 29–42 GFLOP/s); a GPU does not have that limit.
+batch 1 well below 8 there (measured 2026-12-02 after the sampler keeps the recurrent product apart: batch 1 at
+646× classic, batch 16 ÷ batch 1 = 3.3×, batch 16 at 42 GFLOP/s; before that change 259–316× and 4.5–5.8×: the
+faster batch 1 gets, the lower this ratio); a GPU does not have that limit.
 The last line holds the figures.
 """
 import argparse, os, statistics, sys, time
@@ -85,7 +87,8 @@ def main(argv=None):
     # Why batch 16 is not 16× batch 1 here: a step at batch 1 is a chain of small ops (overhead-bound); at batch 16
     # the matrix products dominate and run near what 2 CPU cores give, so they grow with the batch.
     _, rk, rest, dk, _ = samplers["stateful"]._weights()
-    flops = 2 * (int(np.prod(rk.shape)) + sum(int(np.prod(k.shape)) for k, _ in rest) + int(np.prod(dk.shape)))
+    flops = 2 * (int(np.prod(rk.shape)) + sum(int(np.prod(k.shape)) + int(np.prod(r.shape)) for k, r, _ in rest)
+                 + int(np.prod(dk.shape)))
     print(f"matrix products: {flops / 1e6:.1f} MFLOP per token; batch 1 runs them at {flops * b1 / 1e9:.0f} GFLOP/s, "
           f"batch 16 at {flops * b16 / 1e9:.0f} GFLOP/s on {os.cpu_count()} CPU cores")
     if args.xla:

@@ -150,11 +150,11 @@ class Sampler:
 
 # %% ../nbs/06_generator.ipynb #3917609a
 def _weights(self: Sampler):
-    "The current weights as tensors: the first cell's input table and recurrent kernel, (kernel, bias) of the others, the dense layer."
+    "The current weights as tensors: the first cell's input table and recurrent kernel, (kernel, recurrent kernel, bias) of the others, the dense layer."
     import tensorflow as tf
     first = self.lstm[0].cell
     table = tf.matmul(tf.convert_to_tensor(self.emb.embeddings), first.kernel) + first.bias    # (vocab, 4·units)
-    rest = [(tf.concat([l.cell.kernel, l.cell.recurrent_kernel], 0), tf.convert_to_tensor(l.cell.bias)) for l in self.lstm[1:]]
+    rest = [tuple(tf.convert_to_tensor(w) for w in (l.cell.kernel, l.cell.recurrent_kernel, l.cell.bias)) for l in self.lstm[1:]]
     return table, tf.convert_to_tensor(first.recurrent_kernel), rest, tf.convert_to_tensor(self.dense.kernel), tf.convert_to_tensor(self.dense.bias)
 
 def _cell(z, c):
@@ -170,8 +170,8 @@ def _step(self: Sampler, w, tok, hs, cs):
     table, rk, rest, dk, db = w
     x, c = _cell(tf.gather(table, tok) + tf.matmul(hs[0], rk), cs[0])
     new_h, new_c = [x], [c]
-    for (k, b), h, c in zip(rest, hs[1:], cs[1:]):
-        x, c = _cell(tf.matmul(tf.concat([x, h], 1), k) + b, c)
+    for (k, r, b), h, c in zip(rest, hs[1:], cs[1:]):
+        x, c = _cell(tf.matmul(x, k) + tf.matmul(h, r) + b, c)       # h @ r needs no x: it runs beside the cell below
         new_h.append(x); new_c.append(c)
     return tf.matmul(x, dk) + db, tuple(new_h), tuple(new_c)
 
