@@ -84,13 +84,12 @@ def main():
         figures[f"time_per_file_x{hi}_over_x{lo}"] = round(figures[f"files_per_s_x{lo}"] / figures[f"files_per_s_x{hi}"], 2)
     # Linear time means a constant cost per added file: the slope between consecutive sizes (the fixed start-up,
     # workers spawned and libraries imported, weighs on files/s of the small sizes but not on the slopes).
-    sizes = sorted(builds)
+    sizes, slopes = sorted(builds), []
     for a_, b_ in zip(sizes, sizes[1:]):
         (n0, t0), (n1, t1) = builds[a_], builds[b_]
-        figures[f"ms_per_added_file_x{a_}_x{b_}"] = round(1000 * (t1 - t0) / (n1 - n0), 3)
-    if len(sizes) >= 3:
-        slopes = [v for k, v in figures.items() if k.startswith("ms_per_added_file")]
-        figures["slope_growth"] = round(slopes[-1] / slopes[0], 2)
+        slopes.append(round(1000 * (t1 - t0) / (n1 - n0), 3))
+        figures[f"ms_per_added_file_x{a_}_x{b_}"] = slopes[-1]
+    if len(slopes) >= 2: figures["slope_growth"] = round(slopes[-1] / slopes[0], 2)
     print(" ".join(f"{k}={v}" for k, v in figures.items()))
 
 if __name__ == "__main__":
