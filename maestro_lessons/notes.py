@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['COLUMNS', 'Notes', 'MidiError', 'check_structure', 'pedal_intervals', 'apply_pedal', 'tick_to_second_fn',
-           'read_notes', 'plot_piano_roll']
+__all__ = ['COLUMNS', 'NOTE_LIMITS', 'Notes', 'MidiError', 'check_structure', 'pedal_intervals', 'apply_pedal',
+           'tick_to_second_fn', 'read_notes', 'plot_piano_roll', 'max_polyphony', 'same_pitch_overlaps', 'part_count',
+           'note_checks', 'note_problems', 'check_collection', 'summarize_checks', 'plot_note_checks']
 
 # %% ../nbs/02_notes.ipynb #9aa4c5ff
 COLUMNS = ("pitch", "start", "end", "velocity", "program", "track", "is_drum")
@@ -265,7 +266,8 @@ def read_notes(path, unit: str = "second", drums: bool = False, pedal: bool = Tr
     pitch, start, end, vel, prog, track, drum = cols
     to_unit = _ticks_to_unit(score, unit)
     order = np.lexsort((pitch, start))
-    meta = dict(path=str(path), ticks_per_quarter=score.ticks_per_quarter, drum_notes_dropped=n_drum)
+    meta = dict(path=str(path), ticks_per_quarter=score.ticks_per_quarter, drum_notes_dropped=n_drum,
+                track_names=[t.name for t in score.tracks])
     return Notes._from_columns(unit, meta, pitch[order], to_unit(start[order]).astype(np.float64),
                                to_unit(end[order]).astype(np.float64), vel[order], prog[order], track[order], drum[order])
 
@@ -290,3 +292,93 @@ def plot_piano_roll(notes: Notes, ax=None, title: str | None = None, color_by: s
         if lo <= c <= hi: ax.axhline(c, color="0.85", lw=.6, zorder=0)      # the C of each octave
     if title is not None: ax.set_title(title)
     return ax
+
+# %% ../nbs/02_notes.ipynb #adb24fbb
+def max_polyphony(start, end) -> int:
+    "The most notes sounding at once; a note that ends as another starts does not overlap it."
+    t = np.r_[start, end]
+    d = np.r_[np.ones(len(start), np.int64), -np.ones(len(end), np.int64)]
+    order = np.lexsort((d, t))                     # at one time, ends before starts
+    return int(np.cumsum(d[order]).max()) if len(t) else 0
+
+def same_pitch_overlaps(notes: Notes) -> int:
+    "Notes that start while the same pitch still sounds in the same track: a stuck or doubled note."
+    order = np.lexsort((notes.start, notes.pitch, notes.track))
+    key = notes.track[order].astype(np.int64) * 128 + notes.pitch[order]
+    s, e = notes.start[order], notes.end[order]
+    group = np.r_[0, np.cumsum(key[1:] != key[:-1])]
+    span = 2 * max(float(e.max() - s.min()), 1.0) if len(e) else 1.0
+    latest = np.maximum.accumulate(e + group * span) - group * span    # latest end so far in the group
+    return int(((key[1:] == key[:-1]) & (s[1:] < latest[:-1])).sum())
+
+# %% ../nbs/02_notes.ipynb #2df0f8c3
+def part_count(notes: Notes) -> int:
+    "Parts with notes: tracks, with a part's extra voice tracks ('Violin 1 (voice 2)') counted once."
+    import re
+    names = notes.meta.get("track_names")
+    if not names: return len(np.unique(notes.track))
+    return len({re.sub(r" \(voice \d+\)$", "", names[t]) for t in np.unique(notes.track)})
+
+def note_checks(path, tail_beats: float = 8.0) -> dict:
+    """Note-level checks of one MIDI file: notes, parts, the longest note (beats, seconds, where), the most
+    notes at once, notes still sounding `tail_beats` after the last onset, zero-length notes, and
+    same-pitch overlaps in one track."""
+    sec, beat = read_notes(path, pedal=False), read_notes(path, unit="beat", pedal=False)
+    dur = beat.end - beat.start
+    i = int(np.argmax(dur))
+    return dict(notes=len(beat), parts=part_count(beat), longest_beats=round(float(dur[i]), 3),
+                longest_s=round(float((sec.end - sec.start).max()), 3), longest_at_s=round(float(sec.start[i]), 1),
+                polyphony=max_polyphony(beat.start, beat.end),
+                past_end=int((beat.end > beat.start.max() + tail_beats).sum()),
+                zero_length=int((dur <= 0).sum()), overlaps=same_pitch_overlaps(beat))
+
+# %% ../nbs/02_notes.ipynb #471a9a98
+NOTE_LIMITS = dict(longest_s=30.0, polyphony_per_part=3, polyphony_min=10)
+
+def note_problems(c: dict, limits: dict = NOTE_LIMITS) -> str:
+    "What is suspicious in one piece's `note_checks`, as a short text ('' when nothing is)."
+    out = []
+    if c["longest_s"] > limits["longest_s"]: out.append(f"a note of {c['longest_s']:.0f} s (at {c['longest_at_s']:.0f} s)")
+    cap = max(limits["polyphony_min"], limits["polyphony_per_part"] * c["parts"])
+    if c["polyphony"] > cap: out.append(f"{c['polyphony']} notes at once for {c['parts']} part(s)")
+    if c["overlaps"]: out.append(f"{c['overlaps']} same-pitch overlaps")
+    if c["zero_length"]: out.append(f"{c['zero_length']} zero-length notes")
+    if c["past_end"]: out.append(f"{c['past_end']} notes past the end")
+    return "; ".join(out)
+
+# %% ../nbs/02_notes.ipynb #62a67ffd
+def check_collection(manifest, progress: bool = True):
+    "`note_checks` and `note_problems` for every file of a manifest (columns id, composer, path); unreadable files are skipped with the reason."
+    import pandas as pd
+    from tqdm.auto import tqdm
+    rows, failed = [], []
+    for r in tqdm(manifest.itertuples(), total=len(manifest), desc="checking notes", unit="file", disable=not progress):
+        try: c = note_checks(r.path)
+        except MidiError as e: failed.append(dict(id=r.id, composer=r.composer, reason=e.problem)); continue
+        rows.append(dict(id=r.id, composer=r.composer, **c, problems=note_problems(c)))
+    table = pd.DataFrame(rows)
+    table.attrs["failed"] = pd.DataFrame(failed, columns=["id", "composer", "reason"])
+    return table
+
+def summarize_checks(table):
+    "Per composer: pieces, pieces with a problem, and the extremes of each check."
+    t = table.assign(flagged=table.problems != "").groupby("composer").agg(
+        pieces=("id", "size"), flagged=("flagged", "sum"), longest_s=("longest_s", "max"),
+        longest_beats=("longest_beats", "max"), most_at_once=("polyphony", "max"), most_parts=("parts", "max"),
+        overlaps=("overlaps", "sum"), zero_length=("zero_length", "sum"), past_end=("past_end", "sum"))
+    return t.astype({"flagged": int})
+
+# %% ../nbs/02_notes.ipynb #9f296e4b
+def plot_note_checks(table, limits: dict = NOTE_LIMITS, title: str = ""):
+    "Longest note against notes at once per part, one dot per piece and a color per composer, with the limits; return the figure."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for comp, t in table.groupby("composer"):
+        ax.scatter(t.longest_s.clip(lower=0.1), t.polyphony / t.parts, s=10, alpha=.6, label=f"{comp} ({len(t)})")
+    ax.axvline(limits["longest_s"], color="0.4", ls="--", lw=1)
+    ax.axhline(limits["polyphony_per_part"], color="0.4", ls=":", lw=1)
+    ax.set(xscale="log", xlabel="longest note (seconds, log scale)", ylabel="most notes at once ÷ parts",
+           title=title or "note-level checks, one dot per piece")
+    ax.legend(fontsize=7, markerscale=2, loc="upper left")
+    fig.tight_layout()
+    return fig
