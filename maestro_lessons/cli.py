@@ -25,15 +25,17 @@ def report(args) -> int:
     "Check a corpus, read every piece with a progress bar and print a data report."
     import pandas as pd
     from maestro_lessons.corpus import verify_corpus, read_corpus_stats, summarize, split_pieces, check_split, plot_report
+    from maestro_lessons.notes import check_collection, summarize_checks, plot_note_checks
     t0 = time.perf_counter()
     manifest, name = _load(args)
     print(f"Corpus: {name}: {len(manifest)} MIDI files")
     if len(manifest) == 0: print("Nothing to read."); return 1
+    progress = sys.stderr.isatty()                # progress bars in a terminal, none in a log or a notebook's saved output
     if "sha256" in manifest and not args.no_verify:
-        bad = verify_corpus(manifest)
+        bad = verify_corpus(manifest, progress=progress)
         print("Files checked against the manifest: " + ("all present and unchanged" if bad.empty else f"{len(bad)} problem(s)"))
         if not bad.empty: print(bad.to_string(index=False))
-    stats, failed = read_corpus_stats(manifest)
+    stats, failed = read_corpus_stats(manifest, progress=progress)
     with pd.option_context("display.width", 120, "display.max_columns", 10):
         print("\n" + summarize(stats).to_string() if len(stats) else "\nNo readable piece.")
         ok = stats.id if len(stats) else []
@@ -43,13 +45,23 @@ def report(args) -> int:
             leaks = check_split(readable, split)
             print(f"\nSplit by piece (seed 0): " + ", ".join(f"{k} {v}" for k, v in split.value_counts().items())
                   + ("; no work on two sides" if leaks.empty else f"; {len(leaks)} LEAK(S)"))
-        import pandas as pd
+        checks = check_collection(manifest, progress=progress)
+        if len(checks):
+            print("\nNote-level checks (lesson 02; pedal not applied): longest note, most notes at once, "
+                  "same-pitch overlaps in one track, zero-length notes, notes past the end\n"
+                  + summarize_checks(checks).round(2).to_string())
+            flagged = checks[checks.problems != ""]
+            print(f"\nPieces to look at: {len(flagged)}" + ("" if flagged.empty else "\n" + flagged.head(args.show)[
+                ["id", "composer", "problems"]].to_string(index=False)))
+            if len(flagged) > args.show: print(f"… and {len(flagged) - args.show} more (--show N lists more)")
         failed = pd.concat([pd.DataFrame(manifest.attrs.get("skipped", []), columns=["path", "reason"]),
                             failed[["path", "reason"]]], ignore_index=True)
         print(f"\nFiles skipped: {len(failed)}")
         if len(failed): print(failed.to_string(index=False))
     if args.plot and len(stats):
         fig = plot_report(stats); fig.savefig(args.plot, dpi=100); print(f"\nPlot written to {args.plot}")
+        notes_png = Path(args.plot).with_name(Path(args.plot).stem + "-notes.png")
+        plot_note_checks(checks).savefig(notes_png, dpi=100); print(f"Note-level checks plotted in {notes_png}")
     print(f"\nDone in {time.perf_counter() - t0:.1f} s.")
     return 0
 
@@ -77,7 +89,8 @@ def parser() -> argparse.ArgumentParser:
     src.add_argument("--folder", help="a folder laid out as <Composer>/*.mid (default: the bundled corpus)")
     src.add_argument("--maestro-csv", help="a MAESTRO-style CSV (canonical_composer, canonical_title, midi_filename)")
     r.add_argument("--no-verify", action="store_true", help="skip the SHA-256 check of the bundled files")
-    r.add_argument("--plot", help="also save the report's charts to this PNG file")
+    r.add_argument("--plot", help="also save the report's charts to this PNG file (and the note-level checks beside it)")
+    r.add_argument("--show", type=int, default=20, help="list at most this many pieces that fail a note-level check")
     r.set_defaults(func=report)
     _lesson_commands(sub)
     return p

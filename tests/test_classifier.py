@@ -89,7 +89,8 @@ def test_clip_features_are_finite_shares(data):
     X, _, _ = clip_windows(data.cache, data.parts["test"])
     F = clip_features(np.r_[X, np.zeros((1, 192), np.int32)], data.encoding)
     assert F.shape == (len(X) + 1, 47) and np.isfinite(F).all()
-    np.testing.assert_allclose(F[:-1, :12].sum(1), 1) and np.testing.assert_allclose(F[:-1, 12:39].sum(1)[F[:-1, -1] > 1 / 64], 1)
+    np.testing.assert_allclose(F[:-1, :12].sum(1), 1)                                   # pitch-class shares
+    np.testing.assert_allclose(F[:-1, 12:39].sum(1)[F[:-1, -1] > 1 / 64], 1)            # interval shares (2+ notes)
     assert (F[-1] == 0).all()                                                           # an empty clip: all zeros
 
 def test_baseline_beats_chance_on_held_out_pieces(data):

@@ -1,0 +1,70 @@
+#!/usr/bin/env python
+"""Execute lessons in place so that their saved outputs (the docs site) show this corpus and this code.
+
+    python tools/execute_notebooks.py nbs/01_corpus.ipynb nbs/02_notes.ipynb      # slow cells keep their outputs
+    python tools/execute_notebooks.py nbs/05_classifier.ipynb --slow 16eafca3      # also run these slow cells
+
+Cells flagged `#| slow` are skipped (their saved outputs stay as they are) unless their id is given with
+`--slow` (or `--slow all`). Saved outputs carry no framework log lines (TensorFlow/absl/CUDA), no
+warnings and no progress bars: those are dropped as the cells run. `nbdev-clean` runs afterwards.
+"""
+import argparse, os, re, subprocess, sys, time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+NOISE = re.compile(r"^(?:[IWEF]\d{4} [\d:. ]+\d+ \S+:\d+\]|WARNING: All log messages before absl|"
+                   r"WARNING:absl|.*cuda_?\w*\.cc|.*oneDNN|.*TF_ENABLE_ONEDNN_OPTS|.*\bUserWarning\b|.*\bwarnings\.warn\(|"
+                   r".*Warning:|\s*\d+%\|)")
+
+
+def quiet(outputs: list) -> list:
+    "Outputs without progress bars (tqdm widgets and text bars), framework log lines and warnings."
+    keep = []
+    for o in outputs:
+        if o.get("output_type") == "display_data" and "application/vnd.jupyter.widget-view+json" in o.get("data", {}) \
+                and "HBox" in o["data"].get("text/plain", ""):
+            continue                                             # a tqdm bar
+        if o.get("output_type") == "stream":
+            lines = [ln for ln in o["text"].splitlines(True) if not NOISE.match(ln) and "\r" not in ln]
+            if o["name"] == "stderr" and not "".join(lines).strip(): continue
+            if not lines: continue
+            o["text"] = "".join(lines)
+        keep.append(o)
+    return keep
+
+
+def execute(path: Path, slow: set[str], timeout: int) -> float:
+    nb = nbformat.read(path, as_version=4)
+    env_before = dict(os.environ)
+    os.environ.update(TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0", PYTHONWARNINGS="ignore", TQDM_DISABLE="1")
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    t0 = time.perf_counter()
+    try:
+        with client.setup_kernel():
+            client.execute_cell(nbformat.v4.new_code_cell("import warnings; warnings.filterwarnings('ignore')"), 0)
+            for i, cell in enumerate(nb.cells):
+                if cell.cell_type != "code": continue
+                if cell.source.lstrip().startswith("#| slow") and not ({"all", cell.get("id")} & slow): continue
+                client.execute_cell(cell, i)
+                cell.outputs = quiet(cell.outputs)
+    finally:
+        os.environ.clear(); os.environ.update(env_before)
+    nbformat.write(nb, path)
+    return time.perf_counter() - t0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("notebooks", nargs="+", type=Path)
+    ap.add_argument("--slow", nargs="*", default=[], help="ids of slow cells to run too ('all' for every one)")
+    ap.add_argument("--timeout", type=int, default=3600, help="seconds a cell may run")
+    args = ap.parse_args(argv)
+    for nb in args.notebooks:
+        print(f"{nb}: executed in {execute(nb, set(args.slow), args.timeout):.0f} s", flush=True)
+    subprocess.run([str(Path(sys.executable).parent / "nbdev-clean")], check=True)
+
+
+if __name__ == "__main__":
+    main()
