@@ -94,7 +94,8 @@ def run(datasets: Path, far, args) -> dict:
     base = fit_baseline(X, y, data.encoding)
     p = predict_clips(model, Xt)
     clf = ComposerClassifier(model, data.encoding, data.classes,
-                             dict(clip=dict(notes=data.notes, stride=data.notes), read={}))
+                             dict(clip=dict(notes=data.notes, stride=data.notes),
+                                  read=dict(unit=data.encoding.unit, drums=False, pedal=True)))
     named = {}
     for r in far.itertuples():
         probs = clf.predict_midi(r.path)

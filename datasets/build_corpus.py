@@ -134,9 +134,10 @@ def prepared(score):
 
 # Ticks per quarter note of the written files: music21's own resolution, exact for the tuplets in the corpus.
 TPQ = 10080
-# A grace note is written without a duration; it is played as a 32nd note (1/8 of a quarter) at its written
-# place, over the note it ornaments, which keeps its written duration.
-GRACE_QL = 0.125
+# A grace note is written without a duration. It is played as a 64th note (1/16 of a quarter, a quick
+# acciaccatura) from its written place, over the note it ornaments, which keeps its written onset and duration;
+# a run of grace notes before one note is played in turn (the k-th starts k/16 of a quarter later).
+GRACE_QL = 0.0625
 
 
 def _label_parts(names: list[str]) -> list[str]:
@@ -162,7 +163,7 @@ def _program(part) -> int:
 
 def score_notes(ready) -> list[dict]:
     """The score's own notes, part by part: ties joined, chords split into notes, grace notes given
-    `GRACE_QL`. Each part: label, program, and columns onset/duration (quarter notes, exact fractions
+    `GRACE_QL` each (a run of them in turn). Each part: label, program, and columns onset/duration (quarter notes, exact fractions
     as floats), pitch, velocity, grace, bar (the measure number each note starts in)."""
     import bisect
     from music21 import note, stream, volume
@@ -176,12 +177,16 @@ def score_notes(ready) -> list[dict]:
         flat = part.flatten().stripTies()
         volume.realizeVolume(flat)
         cols = dict(onset=[], duration=[], pitch=[], velocity=[], grace=[], bar=[])
+        graces_at: dict[float, int] = {}                 # grace notes (or chords) seen so far at an offset
         for el in flat.notes:
             if isinstance(el, note.Unpitched): continue
             pitches = el.pitches
             grace = el.duration.isGrace or el.duration.quarterLength <= 0
             ql = GRACE_QL if grace else float(el.duration.quarterLength)
             on = float(el.offset)
+            if grace:
+                k = graces_at.get(on, 0); graces_at[on] = k + 1
+                on += k * GRACE_QL
             vel = int(round((el.volume.cachedRealized or 0.5) * 127))
             i = bisect.bisect_right(starts, on) - 1
             for p in pitches:

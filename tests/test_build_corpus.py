@@ -72,6 +72,20 @@ def test_a_grace_note_sounds_briefly_and_its_note_keeps_its_length(tmp_path):
     assert got == [(72, 0.0, 1.0), (72, 1.0, 2.0), (74, 1.0, bc.GRACE_QL), (76, 3.0, 1.0)]
 
 
+def test_a_run_of_grace_notes_is_played_in_turn_not_as_a_chord(tmp_path):
+    from music21 import note, stream
+    s, p = stream.Score(), stream.Part()
+    run = [note.Note(n).getGrace() for n in ("G5", "E5", "C5")]
+    p.append([*run, note.Note("B-4", quarterLength=1)])
+    s.insert(0, p)
+    data, _, facts = bc.export(s)
+    assert facts["mismatches"] == [] and facts["n_grace"] == 3 and facts["score_polyphony"] == 2
+    f = tmp_path / "run.mid"; f.write_bytes(data)
+    b = read_notes(f, unit="beat")
+    g = bc.GRACE_QL
+    assert sorted(zip(b.start.tolist(), b.pitch.tolist())) == [(0.0, 70), (0.0, 79), (g, 76), (2 * g, 72)]
+
+
 def test_one_pitch_twice_at_once_gets_a_voice_track_and_keeps_both_lengths(tmp_path):
     from music21 import chord, note, stream
     s, p = stream.Score(), stream.Part()
