@@ -19,9 +19,9 @@ from .notes import MidiError, read_notes
 
 # %% auto #0
 __all__ = ['CACHE_FORMAT', 'cache_settings', 'piece_hashes', 'cache_key', 'encode_file', 'encoded_pieces', 'remove_stale_tmp',
-           'atomic_file', 'atomic_folder', 'write_cache', 'aligned_empty', 'read_npy_aligned', 'TokenCache',
-           'token_cache', 'window_index', 'gather_windows', 'pad_or_truncate', 'pieces_by_split', 'classifier_dataset',
-           'lm_dataset', 'class_weights']
+           'atomic_file', 'atomic_folder', 'write_cache', 'CacheError', 'check_cache', 'aligned_empty',
+           'read_npy_aligned', 'TokenCache', 'token_cache', 'window_index', 'gather_windows', 'pad_or_truncate',
+           'pieces_by_split', 'classifier_dataset', 'lm_dataset', 'class_weights']
 
 # %% ../nbs/04_sequences.ipynb #9ffc560c
 CACHE_FORMAT = 1     # bump when the layout of a cache folder changes
@@ -167,6 +167,28 @@ def write_cache(folder, manifest: pd.DataFrame, encoding, settings: dict, key: s
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
+# %% ../nbs/04_sequences.ipynb #d0c04302
+class CacheError(ValueError):
+    "A cache folder that cannot be used; the message names the folder and the problem."
+    def __init__(self, folder, problem: str):
+        self.folder, self.problem = Path(folder), problem
+        super().__init__(f"{folder}: damaged token cache: {problem}")
+
+def check_cache(folder, meta: dict, tokens, offsets, labels) -> None:
+    "Raise `CacheError` unless a cache's arrays and settings agree: offsets from 0 to the token count, one label and id per piece, ids inside the vocabulary."
+    def bad(problem): raise CacheError(folder, problem)
+    if not isinstance(meta, dict) or not {"ids", "settings", "key", "failed"} <= set(meta): bad("meta.json lacks ids, settings, key or failed")
+    if (f := meta["settings"].get("format")) != CACHE_FORMAT: bad(f"format {f}, this package reads {CACHE_FORMAT}")
+    n = len(meta["ids"])
+    if offsets.ndim != 1 or len(offsets) != n + 1: bad(f"{len(offsets) - 1} offsets for {n} pieces")
+    if offsets[0] != 0 or offsets[-1] != len(tokens) or (np.diff(offsets) < 0).any():
+        bad(f"offsets do not run from 0 to the {len(tokens):,} tokens")
+    if len(labels) != n: bad(f"{len(labels)} labels for {n} pieces")
+    classes = meta["settings"].get("classes", [])
+    if n and (labels.min() < 0 or labels.max() >= len(classes)): bad(f"labels outside the {len(classes)} classes")
+    size = meta["settings"].get("vocab_size")
+    if size and len(tokens) and (tokens.min() < 0 or tokens.max() >= size): bad(f"token ids outside the vocabulary of {size}")
+
 # %% ../nbs/04_sequences.ipynb #ff9da504
 def aligned_empty(n: int, dtype, align: int = 64) -> np.ndarray:
     "An uninitialised array of `n` values of `dtype` whose data starts on an `align`-byte boundary."
@@ -199,13 +221,17 @@ class TokenCache:
 
     @classmethod
     def load(cls, folder) -> "TokenCache":
-        "The cache in `folder`."
+        "The cache in `folder`, checked: a damaged or foreign folder raises `CacheError` naming the folder and the problem."
         folder = Path(folder)
-        meta = json.loads((folder / "meta.json").read_text())
-        tokens = read_npy_aligned(folder / "tokens.npy")
+        try:
+            meta = json.loads((folder / "meta.json").read_text())
+            tokens = read_npy_aligned(folder / "tokens.npy")
+            offsets, labels = np.load(folder / "offsets.npy"), np.load(folder / "labels.npy")
+        except (OSError, ValueError, EOFError) as e:          # missing or truncated files, bad JSON or .npy headers
+            raise CacheError(folder, f"cannot be read ({type(e).__name__}: {e})") from None
+        check_cache(folder, meta, tokens, offsets, labels)
         tokens.flags.writeable = False
-        return cls(tokens, np.load(folder / "offsets.npy"), np.load(folder / "labels.npy"), meta, folder,
-                   _shareable=True)
+        return cls(tokens, offsets, labels, meta, folder, _shareable=True)
 
     def __len__(self): return len(self.offsets) - 1
     def piece(self, i: int) -> np.ndarray: return self.tokens[self.offsets[i]:self.offsets[i + 1]]
@@ -255,7 +281,12 @@ def token_cache(manifest: pd.DataFrame, encoding, classes=None, unit: str | None
     settings = cache_settings(encoding, classes, unit, drums, pedal)
     key = cache_key(settings, manifest["id"].astype(str), piece_hashes(manifest))
     folder = Path(root or cache_dir() / "tokens") / key
-    if (folder / "meta.json").exists(): return TokenCache.load(folder)
+    if (folder / "meta.json").exists():
+        try: return TokenCache.load(folder)
+        except CacheError as e:                   # derived data: say so, and build it again
+            import warnings
+            warnings.warn(f"{e}; building it again")
+            shutil.rmtree(folder)
     if workers is None: workers = 1 if len(manifest) < 200 else min(os.cpu_count() or 1, 8)
     write_cache(folder, manifest, encoding, settings, key, workers, progress)
     cache = TokenCache.load(folder)

@@ -336,3 +336,25 @@ def test_tensorflow_shares_the_token_memory(cache):
     assert cache.tensor() is t
     assert np.shares_memory(np.from_dlpack(t), cache.tokens)
     assert np.array_equal(t.numpy(), cache.tokens)
+
+
+# --- damaged caches -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda f: (f / "meta.json").write_text("{not json"), "cannot be read (JSONDecodeError"),
+    (lambda f: (f / "offsets.npy").unlink(), "cannot be read (FileNotFoundError"),
+    (lambda f: (f / "tokens.npy").write_bytes((f / "tokens.npy").read_bytes()[:-64]), "cannot be read"),
+    (lambda f: np.save(f / "labels.npy", np.load(f / "labels.npy")[:-1]), "labels for"),
+    (lambda f: np.save(f / "offsets.npy", np.load(f / "offsets.npy") + 1), "offsets do not run from 0"),
+    (lambda f: np.save(f / "tokens.npy", np.full(np.load(f / "tokens.npy").shape, 30000, np.int16)), "outside the vocabulary"),
+    (lambda f: (f / "meta.json").write_text(json.dumps({**json.loads((f / "meta.json").read_text()), "ids": []})), "offsets for 0 pieces"),
+])
+def test_a_damaged_cache_is_refused_by_name_and_rebuilt(sample, enc, tmp_path, damage, message):
+    rows = sample.head(6)
+    good = token_cache(rows, enc, classes=sorted(sample.composer.unique()), root=tmp_path, progress=False, workers=1)
+    damage(good.path)
+    with pytest.raises(seq.CacheError) as e: TokenCache.load(good.path)
+    assert str(good.path) in str(e.value) and message in str(e.value), str(e.value)
+    with pytest.warns(UserWarning, match="building it again"):
+        again = token_cache(rows, enc, classes=sorted(sample.composer.unique()), root=tmp_path, progress=False, workers=1)
+    assert again.built and same_cache(again, good)
