@@ -19,7 +19,7 @@ from .corpus import cache_dir, load_manifest, split_pieces
 from .encodings import SPECIALS, NoteOffsetDurationEncoding
 from .notes import MidiError, read_notes
 from .sequences import (atomic_folder, token_cache, pieces_by_split, window_index, gather_windows, classifier_dataset,
-                                       class_weights)
+                                       class_weights, read_json, load_keras_model)
 
 # %% auto #0
 __all__ = ['COMPOSERS', 'MAX_PIECES', 'WEIGHT_POWER', 'BUNDLE_FORMAT', 'composer_manifest', 'NoteTripleEncoding', 'clip_encoding',
@@ -428,19 +428,18 @@ def _check_bundle(path: Path, settings: dict, model, vocab_tokens: list, encodin
 
 def load_classifier(path) -> ComposerClassifier:
     "The classifier saved by `save_classifier` in the folder `path`, checked against this package and its own settings."
-    import keras
     path = Path(path)
     if not (path / "settings.json").is_file():
         raise FileNotFoundError(f"no classifier bundle at {path} (no settings.json); "
                                 "train one with `maestro train classifier` or `save_classifier`")
-    settings = json.loads((path / "settings.json").read_text())
-    labels = json.loads((path / "labels.json").read_text())
-    if [labels[str(i)] for i in range(len(labels))] != settings.get("classes"):
-        raise ValueError(f"classifier bundle {path}: labels.json and settings.json name different composers")
+    where = f"classifier bundle {path}"
+    settings, labels = read_json(path / "settings.json", where), read_json(path / "labels.json", where)
+    if [labels.get(str(i)) for i in range(len(labels))] != settings.get("classes"):
+        raise ValueError(f"{where}: labels.json and settings.json name different composers")
     encoding = clip_encoding(settings["encoding"])
     note_layers()                                                     # register the custom layers before loading
-    model = keras.models.load_model(path / "model.keras")
-    _check_bundle(path, settings, model, json.loads((path / "vocab.json").read_text())["tokens"], encoding)
+    model = load_keras_model(path / "model.keras", where)
+    _check_bundle(path, settings, model, read_json(path / "vocab.json", where)["tokens"], encoding)
     return ComposerClassifier(model, encoding, settings["classes"], settings, path)
 
 # %% ../nbs/05_classifier.ipynb #c6675171

@@ -407,11 +407,11 @@ def save_generator(gen: Generator, folder) -> Path:
 
 def load_generator(folder=None) -> Generator:
     "The generator saved in `folder` (default: the course's models folder, `default_generator_dir()`)."
-    import keras
+    from maestro_lessons.sequences import read_json, load_keras_model
     folder = Path(folder or default_generator_dir())
     f = folder / "generator.json"
     if not f.exists(): raise FileNotFoundError(f"{folder}: no generator here (train one: `maestro train generator`)")
-    info = json.loads(f.read_text())
+    info = read_json(f, f"generator {folder}")
     if info.get("format") != GENERATOR_FORMAT:
         raise ValueError(f"{folder}: generator format {info.get('format')}, this version reads {GENERATOR_FORMAT}; retrain it")
     from maestro_lessons import __version__
@@ -419,7 +419,7 @@ def load_generator(folder=None) -> Generator:
         raise ValueError(f"{folder}: generator saved by maestro_lessons {info.get('version')}, this is {__version__}; "
                          "retrain it (maestro train generator)")
     enc = encoding_from_config(info["encoding"])
-    model = keras.models.load_model(folder / "model.keras", compile=False)
+    model = load_keras_model(folder / "model.keras", f"generator {folder}", compile=False)
     if model.output_shape[-1] != enc.vocab_size:
         raise ValueError(f"{folder}: the model predicts {model.output_shape[-1]} tokens but its encoding has "
                          f"{enc.vocab_size}; the folder is inconsistent, retrain it")

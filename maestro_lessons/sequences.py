@@ -19,9 +19,9 @@ from .notes import MidiError, read_notes
 
 # %% auto #0
 __all__ = ['CACHE_FORMAT', 'cache_settings', 'piece_hashes', 'cache_key', 'encode_file', 'encoded_pieces', 'remove_stale_tmp',
-           'atomic_file', 'atomic_folder', 'write_cache', 'CacheError', 'check_cache', 'aligned_empty',
-           'read_npy_aligned', 'TokenCache', 'token_cache', 'window_index', 'gather_windows', 'pad_or_truncate',
-           'pieces_by_split', 'classifier_dataset', 'lm_dataset', 'class_weights']
+           'atomic_file', 'atomic_folder', 'read_json', 'load_keras_model', 'write_cache', 'CacheError', 'check_cache',
+           'aligned_empty', 'read_npy_aligned', 'TokenCache', 'token_cache', 'window_index', 'gather_windows',
+           'pad_or_truncate', 'pieces_by_split', 'classifier_dataset', 'lm_dataset', 'class_weights']
 
 # %% ../nbs/04_sequences.ipynb #9ffc560c
 CACHE_FORMAT = 1     # bump when the layout of a cache folder changes
@@ -119,6 +119,20 @@ def atomic_folder(path, write) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True); shutil.rmtree(old, ignore_errors=True)
     return path
+
+def read_json(path, what: str):
+    "The JSON in the file `path`; a ValueError naming `what` and the file when it is missing or not JSON."
+    path = Path(path)
+    try: return json.loads(path.read_text())
+    except FileNotFoundError: raise ValueError(f"{what}: {path.name} is missing") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"{what}: {path.name} is not valid JSON ({e})") from None
+
+def load_keras_model(path, what: str, **kw):
+    "The Keras model in the file `path`; a ValueError naming `what` and the file when it cannot be read."
+    import keras
+    if not Path(path).is_file(): raise ValueError(f"{what}: {Path(path).name} is missing")
+    try: return keras.models.load_model(path, **kw)
+    except Exception as e: raise ValueError(f"{what}: {Path(path).name} cannot be read ({type(e).__name__}: {str(e)[:200]})") from None
 
 def _write_npy_from_raw(raw: Path, npy: Path, dtype, n: int):
     "Write an .npy file of `n` values of `dtype` whose bytes are in the file `raw`, without loading them."

@@ -206,6 +206,18 @@ def _edited(bundle, tmp_path, edit):
 def test_load_refuses_a_bundle_that_does_not_match(bundle, tmp_path, edit, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")): load_classifier(_edited(bundle, tmp_path, edit))
 
+@pytest.mark.parametrize("damage, message", [
+    (lambda b: (b / "settings.json").write_text("{\"format\": 1,"), "settings.json is not valid JSON"),
+    (lambda b: (b / "labels.json").unlink(), "labels.json is missing"),
+    (lambda b: (b / "vocab.json").write_bytes(b"\xff\xfe"), "vocab.json is not valid JSON"),
+    (lambda b: (b / "model.keras").write_bytes(b"PK\x03\x04 not a zip"), "model.keras cannot be read"),
+    (lambda b: (b / "model.keras").unlink(), "model.keras is missing"),
+])
+def test_load_names_the_damaged_file_of_a_bundle(bundle, tmp_path, damage, message):
+    b = Path(shutil.copytree(bundle, tmp_path / "damaged"))
+    damage(b)
+    with pytest.raises(ValueError, match=f"classifier bundle .*damaged: {message}"): load_classifier(b)
+
 def test_load_names_a_missing_bundle(tmp_path):
     with pytest.raises(FileNotFoundError, match="no classifier bundle at .*maestro train classifier"):
         load_classifier(tmp_path / "nothing")

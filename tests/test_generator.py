@@ -193,6 +193,17 @@ def test_save_load_and_refuse_other_formats(tiny, saved, tmp_path):
     with pytest.raises(FileNotFoundError, match="no generator here"): G.load_generator(tmp_path / "none")
 
 
+@pytest.mark.parametrize("damage, message", [
+    (lambda f: (f / "generator.json").write_text("{"), "generator.json is not valid JSON"),
+    (lambda f: (f / "model.keras").write_bytes(b"not a model"), "model.keras cannot be read"),
+    (lambda f: (f / "model.keras").unlink(), "model.keras is missing"),
+])
+def test_load_names_the_damaged_file_of_a_generator(saved, tmp_path, damage, message):
+    bad = Path(shutil.copytree(saved, tmp_path / "damaged"))
+    damage(bad)
+    with pytest.raises(ValueError, match=f"generator .*damaged: {message}"): G.load_generator(bad)
+
+
 def test_generate_continues_a_real_midi_primer(tiny, manifest):
     "A primer from a corpus file: the continuation starts where the primer's 3 seconds end."
     path = manifest[manifest.composer == "Bach"].path.iloc[1]
