@@ -40,6 +40,7 @@ def load_manifest(name: str = "music21") -> pd.DataFrame:
     f = root / "manifest.csv"
     if not f.exists(): raise FileNotFoundError(f"{f}: no manifest here (is MAESTRO_DATA set right?)")
     df = pd.read_csv(f, dtype={"id": str, "title": str, "work": str})
+    if missing := {"id", "composer", "midi"} - set(df.columns): raise ValueError(f"{f}: missing column(s) {sorted(missing)}")
     df["path"] = [str(root / m) for m in df.midi]
     return df
 
@@ -100,6 +101,7 @@ def work_key(title: str) -> str:
 def read_maestro_csv(csv_path, root=None) -> pd.DataFrame:
     "A manifest from a MAESTRO-style CSV; `root` (default: the CSV's folder) holds the MIDI files."
     csv_path = Path(csv_path).expanduser()
+    if not csv_path.is_file(): raise FileNotFoundError(f"{csv_path}: no such file")
     try: raw = pd.read_csv(csv_path)
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ValueError(f"{csv_path}: not a MAESTRO-style CSV (not readable as CSV: {type(e).__name__})") from None

@@ -127,3 +127,29 @@ def test_scan_folder_reports_files_without_composer_folder(tmp_path, manifest):
         m = scan_folder(tmp_path)
     assert m.id.tolist() == ["Bach/a"]
     assert [Path(s["path"]).name for s in m.attrs["skipped"]] == ["loose.mid"]
+
+
+# --- bad input: every loader names the file and the problem ---------------------------------------------
+
+def test_load_manifest_of_a_missing_corpus_names_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("MAESTRO_DATA", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path}/music21/manifest.csv: no manifest here"): load_manifest()
+
+def test_load_manifest_without_a_midi_column_says_so(tmp_path, monkeypatch):
+    (tmp_path / "music21").mkdir()
+    (tmp_path / "music21" / "manifest.csv").write_text("id,composer\na,Bach\n")
+    monkeypatch.setenv("MAESTRO_DATA", str(tmp_path))
+    with pytest.raises(ValueError, match=r"manifest.csv: missing column\(s\) \['midi'\]"): load_manifest()
+
+@pytest.mark.parametrize("content, message", [
+    (None, "no such file"),
+    ("canonical_composer,midi_filename\nBach,a.mid\n", r"missing column\(s\) \['canonical_title'\]"),
+    (b"\xff\xfe\x00garbage", "not readable as CSV"),
+    ("", "not readable as CSV"),
+])
+def test_read_maestro_csv_bad_input_names_the_file(tmp_path, content, message):
+    f = tmp_path / "maestro.csv"
+    if isinstance(content, bytes): f.write_bytes(content)
+    elif content is not None: f.write_text(content)
+    with pytest.raises((ValueError, FileNotFoundError), match=f"maestro.csv.*{message}|{message}.*maestro.csv"):
+        read_maestro_csv(f)
