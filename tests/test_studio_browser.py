@@ -24,6 +24,11 @@ save_generator(Generator(build_generator(enc.vocab_size, 32, 32, 1, 0.0), enc, {
                models_dir() / "generator-tiny")
 cenc = clip_encoding()
 save_classifier(build_event_lstm(cenc.vocab_size, 2, 64, units=(16,)), default_bundle(), ["Bach", "Palestrina"], cenc, 64)
+import json, sys
+from maestro_lessons.classifier import load_classifier
+probs = load_classifier(default_bundle()).predict_midi(sys.argv[1])      # what the studio must show for this file
+top = next(iter(probs))
+print(json.dumps(dict(composer=top, probability=probs[top])))
 """
 
 APP = {"cells": [{"cell_type": "code", "execution_count": None, "id": "a1", "metadata": {}, "outputs": [],
@@ -32,6 +37,9 @@ APP = {"cells": [{"cell_type": "code", "execution_count": None, "id": "a1", "met
                   "source": ["studio()"]}],
        "metadata": {"kernelspec": {"display_name": "python3", "language": "python", "name": "python3"}},
        "nbformat": 4, "nbformat_minor": 5}
+
+
+MIDI = sorted((ROOT / "datasets" / "music21" / "midi" / "bach").glob("*.mid"))[0]
 
 
 def free_port() -> int:
@@ -44,8 +52,9 @@ def voila(tmp_path_factory):
     "Voilà serving a one-cell studio app over a cache folder holding tiny models; stopped afterwards."
     tmp = tmp_path_factory.mktemp("studio")
     env = dict(os.environ, MAESTRO_CACHE=str(tmp / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
-    r = subprocess.run([sys.executable, "-c", MAKE_MODELS], env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-c", MAKE_MODELS, str(MIDI)], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
+    expected = json.loads(r.stdout.strip().splitlines()[-1])
     (tmp / "studio.ipynb").write_text(json.dumps(APP))
     port, token = free_port(), os.urandom(8).hex()
     log = open(tmp / "voila.log", "w")
@@ -58,7 +67,7 @@ def voila(tmp_path_factory):
             except OSError: time.sleep(0.5)
             assert proc.poll() is None, (tmp / "voila.log").read_text()[-3000:]
         else: pytest.fail("Voilà did not start within 60 s")
-        yield f"http://127.0.0.1:{port}/?token={token}", tmp
+        yield f"http://127.0.0.1:{port}/?token={token}", tmp, expected
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try: proc.wait(20)
@@ -69,9 +78,9 @@ def voila(tmp_path_factory):
 def test_studio_in_chromium(voila):
     import playwright.sync_api as pw                 # a pinned dev dependency: missing means a broken install, not a skip
     assert CHROMIUM.exists(), "Debian's chromium is missing: run `make browser-deps`"
-    url, tmp = voila
+    url, tmp, expected = voila
     SHOTS.mkdir(parents=True, exist_ok=True)
-    midi = next((ROOT / "datasets" / "music21" / "midi").rglob("*.mid"))
+    midi = MIDI
     with pw.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -98,6 +107,7 @@ def test_studio_in_chromium(voila):
             guess.wait_for()
             page.locator("img:visible").last.wait_for()                       # the bar chart of probabilities
             text = guess.inner_text()
-            assert midi.name in text and "sounds like" in text and ("Bach" in text or "Palestrina" in text), text
+            top, p = expected["composer"], expected["probability"]
+            assert f"{midi.name}: sounds like {top} ({p:.0%})" in text, (text, expected)   # the bundle's own answer
             page.screenshot(path=str(SHOTS / "studio_classified.png"))
         finally: browser.close()
