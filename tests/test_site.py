@@ -80,7 +80,8 @@ def test_pages_in_a_real_browser(site):
             errors = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(url + "index.html"); page.wait_for_load_state("load")
-            assert "maestro_lessons" in page.title() or page.locator("h1").count()
+            assert page.locator("h1").first.inner_text().strip() == "maestro_lessons"     # the home page, not any page
+            assert "from a MIDI file to a composer classifier" in page.content()
             assert page.locator("nav, .sidebar, #quarto-sidebar").count() > 0
             page.screenshot(path=str(SHOTS / "site_home.png"))
             for name in ("notes", "encodings"):
