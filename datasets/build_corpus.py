@@ -41,7 +41,7 @@ COLLECTIONS = {
 PREFERENCE = (".mxl", ".xml", ".musicxml", ".krn", ".abc")  # when one work exists in two formats
 MANIFEST_COLUMNS = ["id", "composer", "collection", "title", "work", "m21_path",
                     "midi", "repeats", "n_notes", "duration_s", "sha256",
-                    "n_parts", "voice_tracks", "n_grace", "score_polyphony", "score_longest_q", "score_longest_s",
+                    "n_parts", "voice_tracks", "n_grace", "chord_symbols", "score_polyphony", "score_longest_q", "score_longest_s",
                     "score_longest_where"]
 
 
@@ -166,8 +166,8 @@ def score_notes(ready) -> list[dict]:
     `GRACE_QL` each (a run of them in turn). Each part: label, program, and columns onset/duration (quarter notes, exact fractions
     as floats), pitch, velocity, grace, bar (the measure number each note starts in)."""
     import bisect
-    from music21 import note, stream, volume
-    parts = [p for p in ready.parts if p.recurse().notes]
+    from music21 import harmony, note, stream, volume
+    parts = [p for p in ready.parts if any(not isinstance(n, harmony.Harmony) for n in p.recurse().notes)]
     labels = _label_parts([(p.partName or p.getInstrument(returnDefault=True).instrumentName or "Part").strip()
                            for p in parts])
     out = []
@@ -178,7 +178,9 @@ def score_notes(ready) -> list[dict]:
         volume.realizeVolume(flat)
         cols = dict(onset=[], duration=[], pitch=[], velocity=[], grace=[], bar=[])
         graces_at: dict[float, int] = {}                 # grace notes (or chords) seen so far at an offset
+        symbols = 0
         for el in flat.notes:
+            if isinstance(el, harmony.Harmony): symbols += 1; continue    # a chord symbol ("Am", "G7"): not a note
             if isinstance(el, note.Unpitched): continue
             pitches = el.pitches
             grace = el.duration.isGrace or el.duration.quarterLength <= 0
@@ -193,7 +195,7 @@ def score_notes(ready) -> list[dict]:
                 cols["onset"].append(on); cols["duration"].append(ql); cols["pitch"].append(p.midi)
                 cols["velocity"].append(max(1, min(127, vel))); cols["grace"].append(grace)
                 cols["bar"].append(bars[i][1] if i >= 0 else 0)
-        out.append(dict(label=label, program=_program(part), **cols))
+        out.append(dict(label=label, program=_program(part), chord_symbols=symbols, **cols))
     return out
 
 
@@ -238,7 +240,7 @@ def write_midi(parts: list[dict], tempos, signatures) -> bytes:
     tick = lambda q: int(round(q * TPQ))
     conductor = [(tick(q), 0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0)) for q, bpm in tempos]
     conductor += [(tick(q), 0, mido.MetaMessage("time_signature", numerator=n, denominator=d, time=0))
-                  for q, n, d in signatures]
+                  for q, n, d in signatures if d & (d - 1) == 0]     # MIDI cannot write a 3/6 or 6/12 meter
     tracks = [("conductor", None, conductor)]
     for part in parts:
         on = [tick(q) for q in part["onset"]]
@@ -313,7 +315,8 @@ def score_facts(parts: list[dict], tempos) -> dict:
     s = float(seconds(on[j] + longest[0]) - seconds(on[j])) if parts else 0.0
     return dict(score_polyphony=poly, score_longest_q=float(longest[0]), score_longest_s=round(s, 3),
                 score_longest_where=f"{longest[1]}, bar {longest[2]}",
-                n_grace=int(sum(sum(p["grace"]) for p in parts)), n_parts=len(parts))
+                n_grace=int(sum(sum(p["grace"]) for p in parts)), n_parts=len(parts),
+                chord_symbols=int(sum(p["chord_symbols"] for p in parts)))
 
 
 def export(score) -> tuple[bytes, str, dict]:

@@ -148,3 +148,17 @@ def test_most_pieces_of_every_collection_are_kept(manifest):
     kept = manifest.collection.value_counts()
     for coll, n in first_export.items(): assert kept[coll] >= 0.9 * n, (coll, kept[coll], n)
     assert (manifest.composer == "Traditional").sum() >= 0.9 * 10_962
+
+
+def test_a_chord_symbol_is_not_played(tmp_path):
+    "music21's own writer played chord symbols as chords of no length: stuck notes in folk tunes and madrigals."
+    from music21 import harmony, note, stream
+    s, p = stream.Score(), stream.Part()
+    p.append([note.Note("C5", quarterLength=1)])
+    p.insert(0, harmony.ChordSymbol("Am"))
+    s.insert(0, p)
+    data, _, facts = bc.export(s)
+    assert facts["mismatches"] == [] and facts["chord_symbols"] == 1 and facts["n_grace"] == 0
+    f = tmp_path / "symbol.mid"; f.write_bytes(data)
+    b = read_notes(f, unit="beat")
+    assert b.pitch.tolist() == [72] and (b.end - b.start).tolist() == [1.0]
