@@ -303,7 +303,10 @@ def score_facts(parts: list[dict], tempos) -> dict:
     import numpy as np
     on = np.concatenate([np.asarray(p["onset"]) for p in parts])
     end = on + np.concatenate([np.asarray(p["duration"]) for p in parts])
-    ev = sorted([(t, 1) for t in on] + [(t, -1) for t in end], key=lambda e: (e[0], e[1]))
+    # on the file's grid of ticks: in floats a triplet's end (1.3333333333333333) can fall before the next
+    # onset (1.3333333333333335) and count as two notes at once
+    ticks = lambda q: np.round(q * TPQ).astype(np.int64)
+    ev = sorted([(t, 1) for t in ticks(on)] + [(t, -1) for t in ticks(end)])
     poly = int(max(np.cumsum([d for _, d in ev]))) if ev else 0
     longest = max(((d, p["label"], b) for p in parts for d, b in zip(p["duration"], p["bar"])), default=(0, "", 0))
     q = np.array([t for t, _ in tempos]); spq = 60 / np.array([b for _, b in tempos])   # seconds per quarter

@@ -308,8 +308,9 @@ def same_pitch_overlaps(notes: Notes) -> int:
     s, e = notes.start[order], notes.end[order]
     group = np.r_[0, np.cumsum(key[1:] != key[:-1])]
     span = 2 * max(float(e.max() - s.min()), 1.0) if len(e) else 1.0
-    latest = np.maximum.accumulate(e + group * span) - group * span    # latest end so far in the group
-    return int(((key[1:] == key[:-1]) & (s[1:] < latest[:-1])).sum())
+    shift = group * span                                   # groups apart, so a running maximum stays in its group
+    latest = np.maximum.accumulate(e + shift)              # the latest end so far in the group (shifted)
+    return int(((key[1:] == key[:-1]) & (s[1:] + shift[1:] < latest[:-1])).sum())   # compared shifted: no rounding
 
 # %% ../nbs/02_notes.ipynb #2df0f8c3
 def part_count(notes: Notes) -> int:
