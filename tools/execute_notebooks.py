@@ -6,7 +6,8 @@
 
 Cells flagged `#| slow` are skipped (their saved outputs stay as they are) unless their id is given with
 `--slow` (or `--slow all`). Saved outputs carry no framework log lines (TensorFlow/absl/CUDA), no
-warnings and no progress bars: those are dropped as the cells run. `nbdev-clean` runs afterwards.
+warnings and no progress bars: those are dropped as the cells run; exercise checks are saved without output
+(they say "no answer yet"). `nbdev-clean` runs afterwards.
 """
 import argparse, os, re, subprocess, sys, time
 from pathlib import Path
@@ -23,8 +24,8 @@ def quiet(outputs: list) -> list:
     "Outputs without progress bars (tqdm widgets and text bars), framework log lines and warnings."
     keep = []
     for o in outputs:
-        if o.get("output_type") == "display_data" and "application/vnd.jupyter.widget-view+json" in o.get("data", {}) \
-                and "HBox" in o["data"].get("text/plain", ""):
+        data = o.get("data", {})
+        if "application/vnd.jupyter.widget-view+json" in data and re.search(r"HBox|\d+%\|", "".join(data.get("text/plain", ""))):
             continue                                             # a tqdm bar
         if o.get("output_type") == "stream":
             lines = [ln for ln in o["text"].splitlines(True) if not NOISE.match(ln) and "\r" not in ln]
@@ -43,12 +44,12 @@ def execute(path: Path, slow: set[str], timeout: int) -> float:
     t0 = time.perf_counter()
     try:
         with client.setup_kernel():
-            client.execute_cell(nbformat.v4.new_code_cell("import warnings; warnings.filterwarnings('ignore')"), 0)
             for i, cell in enumerate(nb.cells):
                 if cell.cell_type != "code": continue
                 if cell.source.lstrip().startswith("#| slow") and not ({"all", cell.get("id")} & slow): continue
                 client.execute_cell(cell, i)
-                cell.outputs = quiet(cell.outputs)
+                # an exercise's check says "no answer yet" until the learner answers: the page shows it empty
+                cell.outputs = [] if "check_exercise_" in cell.source else quiet(cell.outputs)
     finally:
         os.environ.clear(); os.environ.update(env_before)
     nbformat.write(nb, path)
