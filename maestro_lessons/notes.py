@@ -322,8 +322,8 @@ def part_count(notes: Notes) -> int:
 
 def note_checks(path, tail_beats: float = 8.0) -> dict:
     """Note-level checks of one MIDI file: notes, parts, the longest note (beats, seconds, where), the most
-    notes at once, notes running past the end (begun `tail_beats` before the last onset and still sounding
-    `tail_beats` after it: a final chord, however long, starts at the end), zero-length notes, and
+    notes at once, notes running past the end (still sounding `tail_beats` after the last chord has ended:
+    a final chord or a voice holding into it, however long, ends with the music), zero-length notes, and
     same-pitch overlaps in one track."""
     sec, beat = read_notes(path, pedal=False), read_notes(path, unit="beat", pedal=False)
     dur, last = beat.end - beat.start, beat.start.max()
@@ -331,7 +331,7 @@ def note_checks(path, tail_beats: float = 8.0) -> dict:
     return dict(notes=len(beat), parts=part_count(beat), longest_beats=round(float(dur[i]), 3),
                 longest_s=round(float((sec.end - sec.start).max()), 3), longest_at_s=round(float(sec.start[i]), 1),
                 polyphony=max_polyphony(beat.start, beat.end),
-                past_end=int(((beat.start < last - tail_beats) & (beat.end > last + tail_beats)).sum()),
+                past_end=int((beat.end > beat.end[beat.start == last].max() + tail_beats).sum()),
                 zero_length=int((dur <= 0).sum()), overlaps=same_pitch_overlaps(beat))
 
 # %% ../nbs/02_notes.ipynb #471a9a98

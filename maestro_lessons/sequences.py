@@ -217,7 +217,8 @@ def read_npy_aligned(path) -> np.ndarray:
         np.lib.format.read_magic(f)
         shape, _, dtype = np.lib.format.read_array_header_1_0(f)
         out = aligned_empty(int(np.prod(shape)), dtype)
-        if out.size: f.readinto(memoryview(out).cast("B"))
+        got = f.readinto(memoryview(out).cast("B")) if out.size else 0
+    if got != out.nbytes: raise EOFError(f"{path}: {got:,} of {out.nbytes:,} bytes (a truncated file)")
     return out
 
 # %% ../nbs/04_sequences.ipynb #4a90a40e
