@@ -379,7 +379,7 @@ def plot_note_checks(table, limits: dict = NOTE_LIMITS, title: str = ""):
         ax.scatter(t.longest_s.clip(lower=0.1), t.polyphony / t.parts, s=10, alpha=.6, label=f"{comp} ({len(t)})")
     ax.axvline(limits["longest_s"], color="0.4", ls="--", lw=1)
     ax.axhline(limits["polyphony_per_part"], color="0.4", ls=":", lw=1)
-    ax.set(xscale="log", xlabel="longest note (seconds, log scale)", ylabel="most notes at once ÷ parts",
+    ax.set(xscale="log", xlabel="longest note (seconds, log scale)", ylabel="most notes at once ÷ parts\n(limit: 3 per part, 10 at least)",
            title=title or "note-level checks, one dot per piece")
     ax.legend(fontsize=7, markerscale=2, loc="upper left")
     fig.tight_layout()
