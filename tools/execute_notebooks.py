@@ -4,10 +4,10 @@
     python tools/execute_notebooks.py nbs/01_corpus.ipynb nbs/02_notes.ipynb      # slow cells keep their outputs
     python tools/execute_notebooks.py nbs/05_classifier.ipynb --slow 16eafca3      # also run these slow cells
 
-Cells flagged `#| slow` are skipped (their saved outputs stay as they are) unless their id is given with
-`--slow` (or `--slow all`). Saved outputs carry no framework log lines (TensorFlow/absl/CUDA), no
+Cells flagged `#| slow`, `#| gpu` or `#| notest` are skipped (their saved outputs stay as they are) unless
+their id is given with `--slow` (or `--slow all`). Saved outputs carry no framework log lines (TensorFlow/absl/CUDA), no
 warnings and no progress bars: those are dropped as the cells run; exercise checks are saved without output
-(they say "no answer yet"). `nbdev-clean` runs afterwards.
+(they say "no answer yet"); this machine's paths become `~` and `/tmp/…`. `nbdev-clean` runs afterwards.
 """
 import argparse, os, re, subprocess, sys, time
 from pathlib import Path
@@ -18,6 +18,24 @@ from nbclient import NotebookClient
 NOISE = re.compile(r"^(?:[IWEF]\d{4} [\d:. ]+\d+ \S+:\d+\]|WARNING: All log messages before absl|"
                    r"WARNING:absl|.*cuda_?\w*\.cc|.*oneDNN|.*TF_ENABLE_ONEDNN_OPTS|.*\bUserWarning\b|.*\bwarnings\.warn\(|"
                    r".*Warning:|\s*\d+%\|)")
+
+
+TMP = re.compile(r"/tmp/tmp[\w-]+")
+
+
+def scrub(text: str) -> str:
+    "`text` without this machine's paths: the home folder as `~`, temporary folders as `/tmp/…`."
+    return TMP.sub("/tmp/…", text.replace(str(Path.home()), "~"))
+
+
+def scrub_outputs(outputs: list) -> list:
+    "Outputs with `scrub` applied to their text (streams, plain text, HTML and widget values are left otherwise as they are)."
+    def fix(v): return [scrub(x) for x in v] if isinstance(v, list) else scrub(v) if isinstance(v, str) else v
+    for o in outputs:
+        if "text" in o: o["text"] = fix(o["text"])
+        for k in ("text/plain", "text/html", "text/markdown"):
+            if k in o.get("data", {}): o["data"][k] = fix(o["data"][k])
+    return outputs
 
 
 def quiet(outputs: list) -> list:
@@ -33,7 +51,7 @@ def quiet(outputs: list) -> list:
             if not lines: continue
             o["text"] = "".join(lines)
         keep.append(o)
-    return keep
+    return scrub_outputs(keep)
 
 
 def execute(path: Path, slow: set[str], timeout: int) -> float:
@@ -46,7 +64,8 @@ def execute(path: Path, slow: set[str], timeout: int) -> float:
         with client.setup_kernel():
             for i, cell in enumerate(nb.cells):
                 if cell.cell_type != "code": continue
-                if cell.source.lstrip().startswith("#| slow") and not ({"all", cell.get("id")} & slow): continue
+                flag = re.match(r"\s*#\|\s*(slow|gpu|notest)\b", cell.source)     # nbdev's test flags (pyproject)
+                if flag and not ({"all", cell.get("id")} & slow): continue
                 client.execute_cell(cell, i)
                 # an exercise's check says "no answer yet" until the learner answers: the page shows it empty
                 cell.outputs = [] if "check_exercise_" in cell.source else quiet(cell.outputs)
@@ -61,7 +80,15 @@ def main(argv=None):
     ap.add_argument("notebooks", nargs="+", type=Path)
     ap.add_argument("--slow", nargs="*", default=[], help="ids of slow cells to run too ('all' for every one)")
     ap.add_argument("--timeout", type=int, default=3600, help="seconds a cell may run")
+    ap.add_argument("--scrub-only", action="store_true", help="only remove this machine's paths from the saved outputs")
     args = ap.parse_args(argv)
+    if args.scrub_only:
+        for nb in args.notebooks:
+            book = nbformat.read(nb, as_version=4)
+            for cell in book.cells:
+                if cell.cell_type == "code": cell.outputs = scrub_outputs(cell.outputs)
+            nbformat.write(book, nb)
+        return
     for nb in args.notebooks:
         print(f"{nb}: executed in {execute(nb, set(args.slow), args.timeout):.0f} s", flush=True)
     subprocess.run([str(Path(sys.executable).parent / "nbdev-clean")], check=True)
