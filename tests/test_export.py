@@ -45,9 +45,12 @@ def assert_close(got: Notes, want: Notes, tol: float):
     assert np.abs(got.start - want.start).max() <= tol + 1e-9
     assert np.abs(got.end - want.end).max() <= tol + 1e-9
 
-def sort_like_reader(n: Notes) -> Notes:
-    "Notes sorted by (start, pitch, end), the order used to compare two tables."
-    return n[np.lexsort((n.end, n.pitch, n.start))]
+def sort_like_reader(n: Notes, grid: float | None = None) -> Notes:
+    """Notes sorted by (start, pitch, end), the order used to compare two tables; with `grid`, starts are first
+    rounded to it, so that notes a few ticks apart in a finer file (a score's 7-tuplet against its triplet)
+    sort the same way once written on a coarser grid."""
+    start = n.start if grid is None else np.round(n.start / grid)
+    return n[np.lexsort((n.end, n.pitch, start))]
 
 
 # --- four backends, real pieces ----------------------------------------------------------------------
@@ -80,7 +83,7 @@ def test_midi_ready_is_the_original_where_midi_can_hold_it(manifest, tmp_path):
         nxt = df.groupby(["track", "pitch"]).start.shift(-1)
         if (df.end > nxt).any() or df.duplicated(["track", "pitch", "start"]).any(): continue
         back = read_notes(ex.write_midi(notes, tmp_path / "x.mid", program=None))
-        assert_close(sort_like_reader(back), sort_like_reader(notes), TICK_S)
+        assert_close(sort_like_reader(back, 4 * TICK_S), sort_like_reader(notes, 4 * TICK_S), TICK_S)
         checked += 1
     assert checked >= 100, checked                                # 138 of the 207 sampled pieces qualify
 
