@@ -8,7 +8,6 @@ Docs: https://maestro-lessons.github.io/maestro_lessons/demo.html.md"""
 from __future__ import annotations
 
 import json, time
-from argparse import Namespace
 from pathlib import Path
 
 # %% auto #0
@@ -45,7 +44,7 @@ def run_demo(out="runs/demo", generator_minutes: float = 3.0, classifier_epochs:
     bar = tqdm(total=5 if report else 4, desc="demo", unit="step", position=0)
     if report:
         _step(bar, "1/5 corpus report")
-        cli.report(Namespace(folder=None, maestro_csv=None, no_verify=False, plot=str(out / "corpus.png")))
+        cli.report(cli.parser().parse_args(["report", "--plot", str(out / "corpus.png")]))   # every report option at its default
         times["report_s"] = time.perf_counter() - t0; bar.update()
     _step(bar, "classifier")
     t = time.perf_counter()
