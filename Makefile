@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check uv==0.13.9
 	$(BIN)/uv pip install -q --python $(PY) --compile-bytecode -e ".[dev]"
-	# a General-MIDI soundfont renderer for lesson 07's audio, from pip alone: its pyaudio dependency is for live
+	# a General-MIDI soundfont renderer for the export lesson's audio, from pip alone: its pyaudio dependency is for live
 	# playback only, so it is installed without dependencies (to_audio falls back to NumPy without it)
 	$(BIN)/uv pip install -q --python $(PY) --no-deps tinysoundfont==0.3.7
 	@rm -f $(VENV)/.installed-* && touch $@

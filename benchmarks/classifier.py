@@ -4,7 +4,7 @@
     python benchmarks/classifier.py [--model event|roll] [--epochs 20] [--stride 32] [--units 128] [--transpose 0]
                                     [--weight-power 1.0] [--notes 64] [--save PATH]
 
-Task (lesson 05): 64-note clips of Bach, Beethoven, Monteverdi, Palestrina and Traditional (1,500 folk tunes
+Task (the classifier lesson): 64-note clips of Bach, Beethoven, Monteverdi, Palestrina and Traditional (1,500 folk tunes
 sampled, seed 0), split by work with `split_pieces` (seed 0). The baseline (pitch-class and interval
 histograms + duration statistics → logistic regression) and the LSTM are fitted on the same training clips
 (every `stride` notes) and scored on the same test clips (consecutive, no overlap); piece-level scores are

@@ -4,8 +4,8 @@
     python benchmarks/jsb.py [--epochs 60] [--minutes 30] [--units 256] [--layers 2] [--transpose 6] [--save m.keras] [--resume m.keras]
 
 The canonical JSB split (quarter-note frames, as shipped in `datasets/jsb-chorales`) is written as events
-with lesson 03's `JSBChoraleEncoding`: each frame's pitches from low to high, then STEP; each chorale starts
-with BOS. `build_generator` (lesson 06) is trained on `train` (augmented by transposing every chorale by
+with the encodings lesson's `JSBChoraleEncoding`: each frame's pitches from low to high, then STEP; each chorale starts
+with BOS. `build_generator` (the generator lesson) is trained on `train` (augmented by transposing every chorale by
 -transpose..+transpose semitones, as far as the 0..127 range allows), the epoch is selected on `valid`
 (early stopping on the validation NLL, best weights restored), and `test` is scored once.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Tokens per second of lesson 06's stateful sampler against the classic loop, at batch 1 and batch 16.
+"""Tokens per second of the generator lesson's stateful sampler against the classic loop, at batch 1 and batch 16.
 
     python benchmarks/sampling.py [--model DIR] [--units 256] [--layers 2] [--tokens 2000] [--classic-tokens 20] [--rounds 5]
 

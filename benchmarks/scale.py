@@ -3,7 +3,7 @@
 
     python benchmarks/scale.py [--sizes 1 5 20] [--workers N] [--read-batches 300]
 
-×k is the bundled corpus (12,785 files) followed by k − 1 augmented copies of every piece (lesson 03's
+×k is the bundled corpus (12,785 files) followed by k − 1 augmented copies of every piece (the encodings lesson's
 `augment`: pitch shift, time stretch, velocity jitter, a different seed per copy), so ×20 is 255,700
 pieces, each encoded from its file. Each size runs in two fresh Python processes, one after the other:
 

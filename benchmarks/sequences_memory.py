@@ -10,7 +10,7 @@ pipeline) and records its peak RSS: the *baseline*. It then builds the token cac
 makes the train `classifier_dataset` and iterates one full epoch of it. Its peak RSS (ru_maxrss) is
 compared with baseline + token bytes. Target (issue 4): peak ≤ baseline + 3 × the token arrays.
 Because the corpus's token array is small (about 11 MB), fixed costs weigh on that ratio, so the share
-taken by loading the manifest and splitting it (lesson 01's table, which does not grow with the tokens)
+taken by loading the manifest and splitting it (the corpus lesson's table, which does not grow with the tokens)
 is printed too, and the ratio of what the cache and the dataset alone add (`own_ratio`).
 The encoding workers of a cold build are separate processes; the largest one's peak is printed beside.
 The last line holds the figures.
@@ -64,7 +64,7 @@ def child(args):
     t0 = time.perf_counter()
     manifest = load_manifest()
     split = split_pieces(manifest)
-    prep = peak_mb()                                   # + the manifest table and the split (lesson 01)
+    prep = peak_mb()                                   # + the manifest table and the split (the corpus lesson)
     t1 = time.perf_counter()
     cache = token_cache(manifest, PerformanceEncoding(), workers=args.workers, progress=False)
     build_s = time.perf_counter() - t1

@@ -6,17 +6,17 @@ and on the rebuilt one, side by side, and what each says about music far from th
 
 OLD_DATASETS is a `datasets/` folder holding the first export (`music21/manifest.csv` and `music21/midi/`),
 e.g. from `git worktree add /tmp/old e1fb28d` (the last commit before the rebuild): `--before /tmp/old/datasets`.
-Both runs use lesson 05's full-run recipe (event LSTM of 128 units, 64-note clips every 32 notes, class weights
+Both runs use the classifier lesson's full-run recipe (event LSTM of 128 units, 64-note clips every 32 notes, class weights
 to the power 0.5, at most 8 epochs with early stopping on the validation loss, patience 2) with the same seed. For each corpus the script records
 
-- the note-level checks of lesson 02 per composer (pieces flagged, longest note, most notes at once);
+- the note-level checks of the notes lesson per composer (pieces flagged, longest note, most notes at once);
 - the share of each composer's notes that reach the encoding's longest duration (16 beats, capped): the
   shortcut a stuck note offers;
 - test scores (clips and pieces, split by work);
 - the composer it names for each piece of music it never heard: music21 corpus composers left out of the
   course's corpus (Chopin, Joplin, Schoenberg, Schumann, lead sheets, ...), exported by the corpus builder.
 
-The JSON goes to `benchmarks/results/shortcut.json`, which lessons 02 and 05 load. The last line holds the figures.
+The JSON goes to `benchmarks/results/shortcut.json`, which the notes and classifier lessons load. The last line holds the figures.
 """
 import argparse, json, os, sys, time, warnings
 from pathlib import Path
@@ -72,7 +72,7 @@ def capped_share(manifest, enc) -> dict:
 
 
 def corpus_checks(datasets: Path) -> dict:
-    "Lesson 02's note-level checks of the corpus in `datasets`, per composer (folk tunes aside)."
+    "The notes lesson's note-level checks of the corpus in `datasets`, per composer (folk tunes aside)."
     os.environ["MAESTRO_DATA"] = str(datasets)
     from maestro_lessons.corpus import load_manifest
     from maestro_lessons.notes import check_collection, summarize_checks

@@ -1,4 +1,4 @@
-"""Lesson 07 (export): notes written as MIDI by each of the four backends and read back with `read_notes` on real
+"""The export lesson (export): notes written as MIDI by each of the four backends and read back with `read_notes` on real
 corpus pieces (tolerance: one tick, 1/960 s at 120 bpm, or 1/480 beat); what `midi_ready` changes, checked against
 the original notes independently; damaged performance tokens to MIDI; bad notes and bad paths; the NumPy
 synthesiser (pitch, length, loudness, speed), engines, WAV files, pictures and `save_piece`."""

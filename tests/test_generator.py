@@ -1,4 +1,4 @@
-"""Lesson 06's generator: conditioned windows, the stateful sampler against the Keras model, sampling
+"""The generator lesson's generator: conditioned windows, the stateful sampler against the Keras model, sampling
 distributions, repair, the copy check, saving, `generate` on real and bad primers, and the CLI commands."""
 import json, shutil, subprocess, sys
 from pathlib import Path

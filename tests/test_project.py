@@ -69,7 +69,7 @@ def _names_in_cells(sources):
 
 def test_notebooks_import_every_name_they_use():
     """A name a lesson uses but never imports works while an exported module happens to leak it through
-    `from … import *`, and breaks the lesson when that module changes (lesson 05 once used `shutil` this way)."""
+    `from … import *`, and breaks the lesson when that module changes (the classifier lesson once used `shutil` this way)."""
     import json
     missing = []
     for nb in sorted((ROOT / "nbs").glob("*.ipynb")):

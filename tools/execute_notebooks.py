@@ -2,7 +2,7 @@
 """Execute lessons in place so that their saved outputs (the docs site) show this corpus and this code.
 
     python tools/execute_notebooks.py nbs/01_corpus.ipynb nbs/02_notes.ipynb      # slow cells keep their outputs
-    python tools/execute_notebooks.py nbs/05_classifier.ipynb --slow 16eafca3      # also run these slow cells
+    python tools/execute_notebooks.py nbs/06_classifier.ipynb --slow 16eafca3      # also run these slow cells
 
 Cells flagged `#| slow`, `#| gpu` or `#| notest` are skipped (their saved outputs stay as they are) unless
 their id is given with `--slow` (or `--slow all`). Saved outputs carry no framework log lines (TensorFlow/absl/CUDA), no
