@@ -140,7 +140,7 @@ def main(argv=None):
         for name in ("before", "after"): res[name]["checks"] = corpus_checks(Path(getattr(args, name)))
         Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
         print(json.dumps({k: res[k]["checks"] for k in ("before", "after")})); return
-    from maestro_lessons.corpus import cache_dir
+    from maestro_lessons.files import cache_dir
     far = far_pieces(args.far_per_composer, cache_dir() / "far-music21")
     print(f"{len(far)} far pieces by {far.composer.nunique()} composers", flush=True)
     out = Path(args.out)

@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .corpus import cache_dir, load_manifest, split_pieces
+from .files import atomic_folder, models_dir, read_json, load_keras_model
+from .corpus import load_manifest, split_pieces
 from .encodings import SPECIALS, NoteOffsetDurationEncoding
 from .notes import MidiError, read_notes
-from .sequences import (atomic_folder, token_cache, pieces_by_split, window_index, gather_windows, classifier_dataset,
-                                       class_weights, read_json, load_keras_model)
+from .sequences import (token_cache, pieces_by_split, window_index, gather_windows, classifier_dataset,
+                                       class_weights)
 
 # %% auto #0
 __all__ = ['COMPOSERS', 'MAX_PIECES', 'WEIGHT_POWER', 'BUNDLE_FORMAT', 'composer_manifest', 'NoteTripleEncoding', 'clip_encoding',
@@ -445,7 +446,7 @@ def load_classifier(path) -> ComposerClassifier:
 # %% ../nbs/06_classifier.ipynb #c6675171
 def default_bundle() -> Path:
     "Where `maestro train classifier` saves, and `maestro classify` looks for, the classifier bundle."
-    return cache_dir() / "models" / "composer-classifier"
+    return models_dir("composer-classifier")
 
 def classify_command(args) -> int:
     "The `maestro classify` command: composer probabilities of each MIDI file."

@@ -7,31 +7,17 @@ Docs: https://maestro-lessons.github.io/maestro_lessons/corpus.html.md"""
 # %% ../nbs/01_corpus.ipynb #f768edc1
 from __future__ import annotations
 
-import hashlib, os, re
+import os, re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .files import data_dir, sha256_file
+
 # %% auto #0
-__all__ = ['MIDI_SUFFIXES', 'data_dir', 'cache_dir', 'load_manifest', 'sha256_file', 'verify_corpus', 'scan_folder', 'work_key',
-           'read_maestro_csv', 'piece_groups', 'split_pieces', 'check_split', 'read_corpus_stats', 'summarize',
-           'plot_report', 'load_jsb_chorales']
-
-# %% ../nbs/01_corpus.ipynb #a72bc154
-def data_dir() -> Path:
-    "The folder holding the bundled datasets (`$MAESTRO_DATA`, or `datasets/` beside the package)."
-    env = os.environ.get("MAESTRO_DATA")
-    if env: return Path(env).expanduser()
-    import maestro_lessons                                # works in the notebook and in the installed package
-    return Path(maestro_lessons.__file__).resolve().parent.parent / "datasets"
-
-def cache_dir() -> Path:
-    "The folder for everything the course computes and keeps (`$MAESTRO_CACHE`, or ~/.cache/maestro_lessons)."
-    env = os.environ.get("MAESTRO_CACHE")
-    d = Path(env).expanduser() if env else Path.home() / ".cache" / "maestro_lessons"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+__all__ = ['MIDI_SUFFIXES', 'load_manifest', 'verify_corpus', 'scan_folder', 'work_key', 'read_maestro_csv', 'piece_groups',
+           'split_pieces', 'check_split', 'read_corpus_stats', 'summarize', 'plot_report', 'load_jsb_chorales']
 
 # %% ../nbs/01_corpus.ipynb #cb32452a
 def load_manifest(name: str = "music21") -> pd.DataFrame:
@@ -45,10 +31,6 @@ def load_manifest(name: str = "music21") -> pd.DataFrame:
     return df
 
 # %% ../nbs/01_corpus.ipynb #f397e9cc
-def sha256_file(path) -> str:
-    "The SHA-256 hex digest of a file."
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
 def verify_corpus(manifest: pd.DataFrame, progress: bool = True) -> pd.DataFrame:
     "Rows of `manifest` whose file is missing or whose SHA-256 differs, with the `problem`."
     from tqdm.auto import tqdm

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .notes import Notes, read_notes, plot_piano_roll
-from .sequences import atomic_file
+from .files import atomic_file
 
 # %% auto #0
 __all__ = ['TICKS_PER_QUARTER', 'BACKENDS', 'HARMONICS', 'ENGINES', 'ExportError', 'check_notes', 'Part', 'tempo_us',
@@ -192,7 +192,7 @@ def _write_music21(parts: list[Part], path: str, tempo: float):
 
 # %% ../nbs/10_export.ipynb #43762364
 def _atomic_write(path, write, suffix: str):
-    "The sequences lesson's `atomic_file` (write beside `path`, then rename), with the problems said as `ExportError`s."
+    "The ground floor's `atomic_file` (write beside `path`, then rename), with the problems said as `ExportError`s."
     path = Path(path)
     if path.is_dir(): raise ExportError(path, "is a directory, not a file name")
     if not path.parent.is_dir(): raise ExportError(path, f"folder {path.parent} does not exist")

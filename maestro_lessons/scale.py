@@ -13,10 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .corpus import cache_dir
+from .files import atomic_file, cache_dir, remove_stale_tmp, worker_map
 from .notes import MidiError, read_notes
-from .sequences import (atomic_file, cache_key, cache_settings, gather_windows, piece_hashes,
-                                       remove_stale_tmp, window_index)
+from .sequences import cache_key, cache_settings, gather_windows, piece_hashes, window_index
 
 # %% auto #0
 __all__ = ['CUDNN_RULES', 'SHARD_FORMAT', 'devices', 'precision_policy', 'device_summary', 'use_mixed_precision',
@@ -182,11 +181,6 @@ def augmented_manifest(manifest: pd.DataFrame, copies: int = 1) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 # %% ../nbs/12_scale.ipynb #a7eda73b
-_job = {}
-
-def _init_job(encoding, read_kw):
-    _job.update(encoding=encoding, read_kw=read_kw)
-
 def features(path, encoding, read_kw: dict | None = None, seed=None) -> tuple[np.ndarray | None, str | None]:
     "Token ids of one file (augmented with `seed` unless None) and None, or None and why the file can't be read."
     from maestro_lessons.encodings import augment
@@ -195,20 +189,13 @@ def features(path, encoding, read_kw: dict | None = None, seed=None) -> tuple[np
     if seed is not None: notes = augment(notes, seed=int(seed))
     return np.asarray(encoding.encode(notes)), None
 
-def _features_job(task):
-    return features(task[0], _job["encoding"], _job["read_kw"], task[1])
+def _features_of(task, encoding, read_kw):
+    return features(task[0], encoding, read_kw, task[1])
 
 def extract_features(tasks, encoding, read_kw: dict | None = None, workers: int | None = None, chunk: int = 32):
     "Yield `features` of every (path, seed) in `tasks`, in order, computed by `workers` processes (default: all cores)."
-    import multiprocessing
-    from maestro_lessons.sequences import _start_method
-    workers = workers or os.cpu_count() or 1
-    if workers == 1:
-        for p, s in tasks: yield features(p, encoding, read_kw, s)
-        return
-    from maestro_lessons.scale import _init_job, _features_job           # importable by a spawned interpreter
-    with multiprocessing.get_context(_start_method()).Pool(workers, _init_job, (encoding, read_kw or {})) as pool:
-        yield from pool.imap(_features_job, tasks, chunksize=chunk)
+    from maestro_lessons.scale import _features_of as job               # the library's copy: a spawned worker imports it
+    yield from worker_map(job, tasks, (encoding, read_kw or {}), workers or os.cpu_count() or 1, chunksize=chunk)
 
 # %% ../nbs/12_scale.ipynb #226c40fe
 def _save_shard(path: Path, toks: list, ids: list, labels: list, failed: list, dtype):

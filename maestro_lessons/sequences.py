@@ -14,13 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .corpus import cache_dir, sha256_file
+from .files import cache_dir, sha256_file, tmp_beside, remove_stale_tmp, read_npy_aligned, worker_map
 from .notes import MidiError, read_notes
 
 # %% auto #0
-__all__ = ['CACHE_FORMAT', 'cache_settings', 'piece_hashes', 'cache_key', 'encode_file', 'encoded_pieces', 'remove_stale_tmp',
-           'atomic_file', 'atomic_folder', 'read_json', 'load_keras_model', 'write_cache', 'CacheError', 'check_cache',
-           'aligned_empty', 'read_npy_aligned', 'TokenCache', 'token_cache', 'window_index', 'gather_windows',
+__all__ = ['CACHE_FORMAT', 'cache_settings', 'piece_hashes', 'cache_key', 'encode_file', 'encoded_pieces', 'write_cache',
+           'CacheError', 'check_cache', 'TokenCache', 'token_cache', 'window_index', 'gather_windows',
            'pad_or_truncate', 'pieces_by_split', 'classifier_dataset', 'lm_dataset', 'class_weights']
 
 # %% ../nbs/04_sequences.ipynb #9ffc560c
@@ -44,96 +43,18 @@ def cache_key(settings: dict, ids, hashes) -> str:
     return h.hexdigest()[:16]
 
 # %% ../nbs/04_sequences.ipynb #c2d21f42
-_worker_state = {}
-
-def _start_method() -> str:
-    "'fork' (fast) on Linux while TensorFlow is not loaded (forking its threads can deadlock), else 'spawn'."
-    import sys
-    return "fork" if sys.platform.startswith("linux") and "tensorflow" not in sys.modules else "spawn"
-
-def _init_worker(encoding, read_kw):
-    _worker_state.update(encoding=encoding, read_kw=read_kw)
-
 def encode_file(path, encoding, read_kw: dict | None = None) -> tuple[np.ndarray | None, str | None]:
     "The token ids of one MIDI file and `None`, or `None` and the reason it could not be read."
     try: return np.asarray(encoding.encode(read_notes(path, **(read_kw or {})))), None
     except MidiError as e: return None, e.problem
 
-def _encode_in_worker(path):
-    return encode_file(path, _worker_state["encoding"], _worker_state["read_kw"])
-
 def encoded_pieces(paths, encoding, read_kw: dict | None = None, workers: int = 1, progress: bool = True):
     "Yield `encode_file`'s (tokens, reason) for every path, in order, using `workers` processes."
-    from tqdm.auto import tqdm
-    paths = [str(p) for p in paths]
-    with tqdm(total=len(paths), desc="encoding", unit="piece", disable=not progress) as bar:
-        if workers <= 1:
-            for p in paths: yield encode_file(p, encoding, read_kw); bar.update()
-            return
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-        from maestro_lessons.sequences import _init_worker, _encode_in_worker    # importable by a fresh interpreter
-        chunk = max(1, min(64, len(paths) // (8 * workers)))
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(_start_method()),
-                                 initializer=_init_worker, initargs=(encoding, read_kw or {})) as pool:
-            for r in pool.map(_encode_in_worker, paths, chunksize=chunk): yield r; bar.update()
+    from maestro_lessons.sequences import encode_file as job        # the library's copy: a spawned worker can import it
+    yield from worker_map(job, [str(p) for p in paths], (encoding, read_kw or {}), workers,
+                          progress=progress, desc="encoding", unit="piece")
 
 # %% ../nbs/04_sequences.ipynb #d8afb5bb
-def _tmp_beside(path: Path, suffix: str = "") -> Path:
-    "A temporary name beside `path` that records this process: `.{name}.{pid}.{random}.tmp{suffix}`."
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
-
-def remove_stale_tmp(folder, name: str = "*"):
-    "Remove the temporary files and folders (named by `_tmp_beside`, for `name`) in `folder` whose process is gone."
-    for p in Path(folder).glob(f".{name}.*.tmp*"):
-        try: pid = int(p.name.rsplit(".tmp", 1)[0].split(".")[-2])
-        except (ValueError, IndexError): continue
-        try: os.kill(pid, 0)
-        except ProcessLookupError:
-            if p.is_dir(): shutil.rmtree(p, ignore_errors=True)
-            else: p.unlink(missing_ok=True)
-        except PermissionError: pass
-
-def atomic_file(path, write, suffix: str | None = None) -> Path:
-    "Call `write(tmp)` on a temporary file name beside `path`, flush it to disk, then rename it to `path`; return `path`."
-    path = Path(path)
-    tmp = _tmp_beside(path, path.suffix if suffix is None else suffix)     # the suffix some writers go by
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f: os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-def atomic_folder(path, write) -> Path:
-    "Call `write(tmp)` on a fresh temporary folder beside `path`, then rename it to `path` (replacing it); return `path`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_beside(path)
-    old = tmp.with_name(tmp.name + ".old")
-    tmp.mkdir()
-    try:
-        write(tmp)
-        if path.exists(): os.replace(path, old)
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True); shutil.rmtree(old, ignore_errors=True)
-    return path
-
-def read_json(path, what: str):
-    "The JSON in the file `path`; a ValueError naming `what` and the file when it is missing or not JSON."
-    path = Path(path)
-    try: return json.loads(path.read_text())
-    except FileNotFoundError: raise ValueError(f"{what}: {path.name} is missing") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"{what}: {path.name} is not valid JSON ({e})") from None
-
-def load_keras_model(path, what: str, **kw):
-    "The Keras model in the file `path`; a ValueError naming `what` and the file when it cannot be read."
-    import keras
-    if not Path(path).is_file(): raise ValueError(f"{what}: {Path(path).name} is missing")
-    try: return keras.models.load_model(path, **kw)
-    except Exception as e: raise ValueError(f"{what}: {Path(path).name} cannot be read ({type(e).__name__}: {str(e)[:200]})") from None
-
 def _write_npy_from_raw(raw: Path, npy: Path, dtype, n: int):
     "Write an .npy file of `n` values of `dtype` whose bytes are in the file `raw`, without loading them."
     with open(npy, "wb") as f, open(raw, "rb") as r:
@@ -148,7 +69,7 @@ def write_cache(folder, manifest: pd.DataFrame, encoding, settings: dict, key: s
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(folder.parent, key)
-    tmp = _tmp_beside(folder)
+    tmp = tmp_beside(folder)
     tmp.mkdir()
     dtype = np.int16 if encoding.vocab_size <= np.iinfo(np.int16).max else np.int32
     label_of = {c: i for i, c in enumerate(settings["classes"])}
@@ -202,24 +123,6 @@ def check_cache(folder, meta: dict, tokens, offsets, labels) -> None:
     if n and (labels.min() < 0 or labels.max() >= len(classes)): bad(f"labels outside the {len(classes)} classes")
     size = meta["settings"].get("vocab_size")
     if size and len(tokens) and (tokens.min() < 0 or tokens.max() >= size): bad(f"token ids outside the vocabulary of {size}")
-
-# %% ../nbs/04_sequences.ipynb #ff9da504
-def aligned_empty(n: int, dtype, align: int = 64) -> np.ndarray:
-    "An uninitialised array of `n` values of `dtype` whose data starts on an `align`-byte boundary."
-    dtype = np.dtype(dtype)
-    buf = np.empty(n * dtype.itemsize + align, np.uint8)
-    at = (-buf.ctypes.data) % align
-    return buf[at:at + n * dtype.itemsize].view(dtype)
-
-def read_npy_aligned(path) -> np.ndarray:
-    "A 1-D `.npy` file read into 64-byte-aligned memory, which TensorFlow can share without a copy."
-    with open(path, "rb") as f:
-        np.lib.format.read_magic(f)
-        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-        out = aligned_empty(int(np.prod(shape)), dtype)
-        got = f.readinto(memoryview(out).cast("B")) if out.size else 0
-    if got != out.nbytes: raise EOFError(f"{path}: {got:,} of {out.nbytes:,} bytes (a truncated file)")
-    return out
 
 # %% ../nbs/04_sequences.ipynb #4a90a40e
 @dataclass(repr=False, eq=False)

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import cache_dir
+from .files import models_dir
 from .notes import MidiError, Notes, read_notes
 
 # %% auto #0
 __all__ = ['EXPECTED', 'message', 'friendly_error', 'fig_png', 'png_bytes', 'wav_bytes', 'midi_bytes', 'download_link',
-           'piece_card', 'models_dir', 'find_generators', 'quick_generator', 'quick_classifier', 'read_upload',
-           'notes_from_upload', 'generate_tab', 'probability_chart', 'predict_upload', 'classify_tab', 'Stepper',
-           'distribution_chart', 'step_tab', 'studio']
+           'piece_card', 'find_generators', 'quick_generator', 'quick_classifier', 'read_upload', 'notes_from_upload',
+           'generate_tab', 'probability_chart', 'predict_upload', 'classify_tab', 'Stepper', 'distribution_chart',
+           'step_tab', 'studio']
 
 # %% ../nbs/11_studio.ipynb #4a3d5f33
 def message(text: str, kind: str = "error") -> "widgets.HTML":
@@ -86,10 +86,6 @@ def piece_card(notes: Notes, name: str, title: str | None = None, sample_rate: i
     return card
 
 # %% ../nbs/11_studio.ipynb #ae49de48
-def models_dir() -> Path:
-    "Where the course keeps trained models: `cache_dir()/models`."
-    return cache_dir() / "models"
-
 def find_generators(root=None) -> list[Path]:
     "Generator folders (holding generator.json) under `root` (default `models_dir()`), newest first."
     root = Path(root or models_dir())

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from maestro_lessons.corpus import load_manifest, data_dir
+from maestro_lessons.corpus import load_manifest
+from maestro_lessons.files import data_dir
 from maestro_lessons.notes import note_checks, read_notes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "datasets"))

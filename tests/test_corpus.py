@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from maestro_lessons.corpus import (load_manifest, verify_corpus, scan_folder, read_maestro_csv, split_pieces,
-                                    check_split, piece_groups, read_corpus_stats, load_jsb_chorales, data_dir, cache_dir)
+                                    check_split, piece_groups, read_corpus_stats, load_jsb_chorales)
+from maestro_lessons.files import data_dir, cache_dir
 
 @pytest.fixture(scope="module")
 def manifest(): return load_manifest()

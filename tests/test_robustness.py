@@ -143,7 +143,7 @@ def test_shard_cache_killed_mid_write(tmp_path, manifest):
 
 def child_overwrite(path):
     "Replace `path` through atomic_file, SIGKILLed halfway through the new content."
-    from maestro_lessons.sequences import atomic_file
+    from maestro_lessons.files import atomic_file
     def write(tmp):
         with open(tmp, "wb") as f: f.write(b"new " * 1000); f.flush(); os.kill(os.getpid(), signal.SIGKILL)
     atomic_file(Path(path), write)

@@ -10,6 +10,7 @@ from maestro_lessons.corpus import load_manifest, split_pieces, check_split
 from maestro_lessons.encodings import PerformanceEncoding
 from maestro_lessons.notes import read_notes
 from maestro_lessons import sequences as seq
+from maestro_lessons import files
 from maestro_lessons.sequences import (TokenCache, token_cache, cache_settings, cache_key, piece_hashes, encode_file,
                                        window_index, gather_windows, pad_or_truncate, pieces_by_split,
                                        classifier_dataset, lm_dataset, class_weights)
@@ -120,7 +121,7 @@ def same_cache(a, b):
 def test_spawned_workers_build_the_same_cache(sample, enc, tmp_path, monkeypatch):
     rows = sample.head(10)
     a = token_cache(rows, enc, workers=1, root=tmp_path / "a", progress=False)
-    monkeypatch.setattr(seq, "_start_method", lambda: "spawn")
+    monkeypatch.setattr(files, "start_method", lambda: "spawn")
     b = token_cache(rows, enc, workers=2, root=tmp_path / "b", progress=False)
     assert same_cache(a, b)
 
@@ -132,7 +133,8 @@ def test_forked_workers_build_the_same_cache(sample, enc, tmp_path):
         import sys, pandas as pd
         from maestro_lessons.encodings import PerformanceEncoding
         from maestro_lessons import sequences as seq
-        assert seq._start_method() == "fork" and "tensorflow" not in sys.modules
+        from maestro_lessons import files
+        assert files.start_method() == "fork" and "tensorflow" not in sys.modules
         seq.token_cache(pd.read_csv({str(tmp_path / 'rows.csv')!r}, dtype={{'id': str}}), PerformanceEncoding(),
                         workers=2, root={str(tmp_path / 'b')!r}, progress=False)
         """)

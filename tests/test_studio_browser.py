@@ -17,7 +17,7 @@ MAKE_MODELS = """
 import keras
 from maestro_lessons.generator import Generator, build_generator, generator_encoding, save_generator
 from maestro_lessons.classifier import build_event_lstm, clip_encoding, save_classifier, default_bundle
-from maestro_lessons.studio import models_dir
+from maestro_lessons.files import models_dir
 keras.utils.set_random_seed(0)
 enc = generator_encoding(["Bach", "Palestrina"])
 save_generator(Generator(build_generator(enc.vocab_size, 32, 32, 1, 0.0), enc, {"note": "untrained, for tests"}),
