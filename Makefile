@@ -44,6 +44,7 @@ check-export: install
 	@tools/unchanged.sh maestro_lessons -- $(BIN)/nbdev-export || { echo "library out of sync with nbs/: run nbdev-export and commit"; exit 1; }
 	@echo "library in sync with nbs/: ok"
 
+# every notebook runs once, here, two at a time (pytest holds the cross-lesson, bad-input and browser tests)
 nbdev-test: install
 	$(BIN)/nbdev-test --n-workers 2
 

@@ -14,7 +14,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['data_dir', 'cache_dir', 'models_dir', 'sha256_file', 'tmp_beside', 'remove_stale_tmp', 'atomic_file', 'atomic_folder',
-           'read_json', 'load_keras_model', 'aligned_empty', 'read_npy_aligned', 'start_method', 'worker_map']
+           'start_method', 'worker_map', 'read_json', 'load_keras_model', 'aligned_empty', 'read_npy_aligned']
 
 # %% ../nbs/A1_files.ipynb #1c46ea7d
 def data_dir() -> Path:
@@ -85,6 +85,37 @@ def atomic_folder(path, write) -> Path:
         shutil.rmtree(tmp, ignore_errors=True); shutil.rmtree(old, ignore_errors=True)
     return path
 
+# %% ../nbs/A1_files.ipynb #000755b3
+def start_method() -> str:
+    "'fork' (fast) on Linux while TensorFlow is not loaded (forking its threads can deadlock), else 'spawn'."
+    return "fork" if sys.platform.startswith("linux") and "tensorflow" not in sys.modules else "spawn"
+
+_pool_job = {}
+
+def _init_pool(job, shared):
+    _pool_job.update(job=job, shared=shared)
+
+def _run_pool_job(task):
+    return _pool_job["job"](task, *_pool_job["shared"])
+
+# %% ../nbs/A1_files.ipynb #b81a530b
+def worker_map(job, tasks, shared: tuple = (), workers: int = 1, chunksize: int | None = None,
+               progress: bool = False, desc: str = "working", unit: str = "item"):
+    "Yield `job(task, *shared)` for every task, in order, computed by `workers` processes, with a progress bar."
+    from tqdm.auto import tqdm
+    tasks = list(tasks)
+    with tqdm(total=len(tasks), desc=desc, unit=unit, disable=not progress) as bar:
+        if workers <= 1 or len(tasks) < 2:
+            for t in tasks: yield job(t, *shared); bar.update()
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from maestro_lessons.files import _init_pool, _run_pool_job        # importable by a spawned interpreter
+        chunk = chunksize or max(1, min(64, len(tasks) // (8 * workers)))
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(start_method()),
+                                 initializer=_init_pool, initargs=(job, tuple(shared))) as pool:
+            for r in pool.map(_run_pool_job, tasks, chunksize=chunk): yield r; bar.update()
+
 # %% ../nbs/A1_files.ipynb #9fd8e7f2
 def read_json(path, what: str):
     "The JSON in the file `path`; a ValueError naming `what` and the file when it is missing or not JSON."
@@ -117,32 +148,3 @@ def read_npy_aligned(path) -> np.ndarray:
         got = f.readinto(memoryview(out).cast("B")) if out.size else 0
     if got != out.nbytes: raise EOFError(f"{path}: {got:,} of {out.nbytes:,} bytes (a truncated file)")
     return out
-
-# %% ../nbs/A1_files.ipynb #000755b3
-def start_method() -> str:
-    "'fork' (fast) on Linux while TensorFlow is not loaded (forking its threads can deadlock), else 'spawn'."
-    return "fork" if sys.platform.startswith("linux") and "tensorflow" not in sys.modules else "spawn"
-
-_pool_job = {}
-
-def _init_pool(job, shared):
-    _pool_job.update(job=job, shared=shared)
-
-def _run_pool_job(task):
-    return _pool_job["job"](task, *_pool_job["shared"])
-
-# %% ../nbs/A1_files.ipynb #b81a530b
-def worker_map(job, tasks, shared: tuple = (), workers: int = 1, chunksize: int | None = None,
-               progress: bool = False, desc: str = "working", unit: str = "item"):
-    "Yield `job(task, *shared)` for every task, in order, computed by `workers` processes, with a progress bar."
-    from tqdm.auto import tqdm
-    tasks = list(tasks)
-    with tqdm(total=len(tasks), desc=desc, unit=unit, disable=not progress) as bar:
-        if workers <= 1 or len(tasks) < 2:
-            for t in tasks: yield job(t, *shared); bar.update()
-            return
-        import multiprocessing
-        from maestro_lessons.files import _init_pool, _run_pool_job        # importable by a spawned interpreter
-        chunk = chunksize or max(1, min(64, len(tasks) // (8 * workers)))
-        with multiprocessing.get_context(start_method()).Pool(workers, _init_pool, (job, tuple(shared))) as pool:
-            for r in pool.imap(_run_pool_job, tasks, chunksize=chunk): yield r; bar.update()

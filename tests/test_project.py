@@ -1,6 +1,6 @@
 """The project's own promises: README generated from the index notebook and opening with the two commands,
 nbdev 3 settings in pyproject.toml, test flags, CI calling the README's test command."""
-import subprocess, sys, tomllib
+import re, subprocess, sys, tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,3 +79,75 @@ def test_notebooks_import_every_name_they_use():
         undefined = sorted(loads - binds - star_names)
         if undefined: missing.append(f"{nb.name}: {', '.join(undefined)}")
     assert not missing, "names used but never imported or defined:\n" + "\n".join(missing)
+
+
+# The house: modules follow the course, one concern each.
+COURSE_ORDER = ["files", "corpus", "notes", "encodings", "sequences", "classifier", "generator", "sampling", "judging",
+                "export", "studio", "scale", "seed_models", "exercises", "demo", "cli"]
+
+def _module_imports(path: Path) -> set[str]:
+    "The maestro_lessons modules a module imports anywhere in it (inside functions too), and `importlib` if it uses it."
+    import ast
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            mod = node.module or ""
+            if node.level == 1 and mod: found.add(mod.split(".")[0])
+            elif node.level == 1: found.update(a.name for a in node.names)
+            elif mod.startswith("maestro_lessons."): found.add(mod.split(".")[1])
+            elif mod == "maestro_lessons": found.update(a.name for a in node.names if a.name in COURSE_ORDER)
+            elif mod.startswith("importlib"): found.add("importlib")
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("maestro_lessons."): found.add(a.name.split(".")[1])
+                if a.name.split(".")[0] == "importlib": found.add("importlib")
+    return found
+
+def test_every_module_has_its_place_in_the_course():
+    mods = {p.stem for p in (ROOT / "maestro_lessons").glob("*.py") if not p.stem.startswith("_")}
+    assert mods == set(COURSE_ORDER), f"place these modules in COURSE_ORDER: {sorted(mods ^ set(COURSE_ORDER))}"
+
+def test_imports_follow_the_lessons():
+    "A module imports only the ground floor and modules of earlier lessons (or itself, for spawned workers), even inside functions; so no cycle either."
+    late = []
+    for name in COURSE_ORDER:
+        path = ROOT / "maestro_lessons" / f"{name}.py"
+        for dep in _module_imports(path) - {"importlib", "__version__"}:
+            if dep in COURSE_ORDER and COURSE_ORDER.index(dep) > COURSE_ORDER.index(name): late.append(f"{name} imports {dep}")
+    assert not late, "\n".join(sorted(late))
+
+def test_cli_imports_no_module_by_name_at_run_time():
+    src = (ROOT / "maestro_lessons" / "cli.py").read_text()
+    assert "importlib" not in _module_imports(ROOT / "maestro_lessons" / "cli.py") and "__import__" not in src
+
+def test_no_module_over_500_lines():
+    big = {p.name: n for p in (ROOT / "maestro_lessons").glob("*.py") if p.name != "_modidx.py"
+           and (n := len(p.read_text().splitlines())) > 500}
+    assert not big, big
+
+def _code_cells(nb: Path):
+    import json
+    return [("".join(c["source"]), c) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+
+def test_no_lesson_code_cell_over_40_lines():
+    long = [f"{nb.name}: a cell of {n} lines ({src.splitlines()[0][:40]!r}…)" for nb in sorted((ROOT / "nbs").glob("*.ipynb"))
+            for src, _ in _code_cells(nb) if (n := len(src.splitlines())) > 40]
+    assert not long, "\n".join(long)
+
+def test_every_notebook_opens_in_a_python_kernel():
+    import json
+    missing = [nb.name for nb in sorted((ROOT / "nbs").glob("*.ipynb"))
+               if json.loads(nb.read_text())["metadata"].get("kernelspec", {}).get("name") != "python3"]
+    assert not missing, f"no python3 kernelspec: {missing}"
+
+NOISE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d|cuInit|absl::InitializeLog|oneDNN custom operations|cpu_feature_guard"
+                   r"|Warning:|/root/|/home/[a-z]|/work/|/tmp/tmp[a-z0-9_]{6}", re.M)
+
+def test_saved_outputs_carry_no_log_lines_warnings_or_local_paths():
+    bad = []
+    for nb in sorted((ROOT / "nbs").glob("*.ipynb")):
+        for i, (_, cell) in enumerate(_code_cells(nb)):
+            for out in cell.get("outputs", []):
+                text = "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
+                if m := NOISE.search(text): bad.append(f"{nb.name} code cell {i}: {m.group(0)!r}")
+    assert not bad, "\n".join(bad)
