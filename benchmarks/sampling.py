@@ -47,11 +47,12 @@ def main(argv=None):
     from maestro_lessons.corpus import load_manifest
     from maestro_lessons.encodings import PerformanceEncoding
     from maestro_lessons.notes import read_notes
-    from maestro_lessons.generator import (Generator, Sampler, build_generator, classic_generate, default_generator_dir,
-                                           generator_encoding, load_generator)
+    from maestro_lessons.files import models_dir
+    from maestro_lessons.generator import Generator, build_generator, generator_encoding, load_generator
+    from maestro_lessons.sampling import Sampler, classic_generate
 
     manifest = load_manifest()
-    folder = Path(args.model) if args.model else default_generator_dir()
+    folder = Path(args.model) if args.model else models_dir("generator")
     if (folder / "generator.json").exists():
         gen, source = load_generator(folder), f"trained generator in {folder}"
     else:

@@ -1,5 +1,5 @@
-"""The generator lesson's generator: conditioned windows, the stateful sampler against the Keras model, sampling
-distributions, repair, the copy check, saving, `generate` on real and bad primers, and the CLI commands."""
+"""The generator, sampling and judging lessons: conditioned windows, the stateful sampler against the Keras model, sampling
+distributions, repair, the copy check, saving, `generate` on real and bad primers, training on a corpus folder."""
 import json, shutil, subprocess, sys
 from pathlib import Path
 
@@ -11,7 +11,7 @@ from maestro_lessons.corpus import load_manifest, split_pieces
 from maestro_lessons.encodings import PerformanceEncoding
 from maestro_lessons.notes import MidiError, Notes, read_notes
 from maestro_lessons.sequences import token_cache, pieces_by_split
-from maestro_lessons import generator as G
+from maestro_lessons import generator as G, sampling as S, judging as J
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,7 +84,7 @@ def _fixed_distribution_model(enc, p):
     dense = m.get_layer("logits")
     dense.kernel.assign(np.zeros(dense.kernel.shape, np.float32))
     dense.bias.assign(np.log(np.maximum(p, 1e-30)).astype(np.float32))
-    return G.Sampler(m, enc)
+    return S.Sampler(m, enc)
 
 
 def test_temperature_top_k_and_top_p_give_the_right_distributions(enc):
@@ -108,9 +108,9 @@ def test_length_in_seconds(tiny, enc):
     ids = tiny.sampler().sample([enc.composer_id("Bach")], seconds=3, batch=3, seed=0)
     for row in ids:
         row = row[row != 0]
-        assert 3.0 <= G.time_steps(row, enc) * enc.step < 4.0 + 1e-9          # overshoot < one longest shift
-        assert G.time_steps(row[:-1], enc) * enc.step < 3.0
-    for notes in G.generate(tiny, "bach", seconds=3, n=3):
+        assert 3.0 <= S.time_steps(row, enc) * enc.step < 4.0 + 1e-9          # overshoot < one longest shift
+        assert S.time_steps(row[:-1], enc) * enc.step < 3.0
+    for notes in S.generate(tiny, "bach", seconds=3, n=3):
         assert len(notes) == 0 or notes.end.max() <= 3.0 + 1e-9
 
 
@@ -122,14 +122,14 @@ def test_repair_makes_any_stream_valid(ids, max_note):
     "After repair: every NOTE_OFF closes a sounding note, nothing hangs or lasts past max_note, no special token; idempotent."
     enc = G.generator_encoding(["A", "B", "C"])
     ids = [i % enc.vocab_size for i in ids]
-    out = G.repair_tokens(ids, enc, max_note=max_note)
+    out = S.repair_tokens(ids, enc, max_note=max_note)
     sounding = set()
     for t in out.tolist():
         assert enc.on0 <= t < enc.composer0
         if enc.on0 <= t < enc.off0: assert t - enc.on0 not in sounding; sounding.add(t - enc.on0)
         elif enc.off0 <= t < enc.shift0: assert t - enc.off0 in sounding; sounding.discard(t - enc.off0)
     assert not sounding
-    np.testing.assert_array_equal(G.repair_tokens(out, enc, max_note=max_note), out)
+    np.testing.assert_array_equal(S.repair_tokens(out, enc, max_note=max_note), out)
     if max_note is not None and len(out):
         notes = enc.decode(out)
         assert (notes.end - notes.start <= max_note + 1e-9).all()
@@ -149,7 +149,7 @@ def _brute_longest(a, b):
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.integers(0, 3), min_size=1, max_size=25), st.lists(st.integers(0, 3), min_size=1, max_size=40))
 def test_longest_shared_run_matches_brute_force(a, b):
-    assert G.longest_shared_run(a, b) == _brute_longest(a, b)
+    assert J.longest_shared_run(a, b) == _brute_longest(a, b)
 
 
 def test_copy_check_finds_a_copied_passage(cache):
@@ -158,27 +158,27 @@ def test_copy_check_finds_a_copied_passage(cache):
     off = np.r_[0, np.cumsum(cache.lengths)]
     big = int(np.argmax(cache.lengths))
     fake = np.r_[[5, 5, 5], cache.piece(big)[200:350], [7, 7]]
-    assert G.longest_shared_run(fake, train, off) >= 150
+    assert J.longest_shared_run(fake, train, off) >= 150
     # runs across the boundary of two pieces do not count
     a, b = cache.piece(0), cache.piece(1)
     across = np.r_[a[-20:], b[:20]]
-    assert G.longest_shared_run(across, np.r_[a, b], [0, len(a), len(a) + len(b)]) < 40
+    assert J.longest_shared_run(across, np.r_[a, b], [0, len(a), len(a) + len(b)]) < 40
 
 
 def test_music_stats_of_known_pieces(manifest):
     "A C-major scale is fully in a scale, monophonic, never silent; a real chorale is polyphonic and tonal."
     scale = Notes(np.array([60, 62, 64, 65, 67, 69, 71, 72]), np.arange(8) * .5, np.arange(8) * .5 + .5, np.full(8, 80))
-    s = G.music_stats(scale)
+    s = J.music_stats(scale)
     assert s["scale_consistency"] == 1.0 and s["polyphony"] == 1.0 and s["empty_beat_rate"] == 0.0
     assert abs(s["note_density"] - 2.0) < 1e-9 and abs(s["pitch_class_entropy"] - (-(2/8 * np.log2(2/8) + 6/8 * np.log2(1/8)))) < 1e-9
     chorale = read_notes(manifest[manifest.composer == "Bach"].path.iloc[0])
-    c = G.music_stats(chorale)
+    c = J.music_stats(chorale)
     assert c["polyphony"] > 2.5 and c["scale_consistency"] > 0.8 and c["pitch_class_entropy"] < np.log2(12)
-    assert np.isnan(G.music_stats(scale[:0])["polyphony"])
+    assert np.isnan(J.music_stats(scale[:0])["polyphony"])
 
 
 def test_loop_period():
-    assert G.loop_period([9] + [1, 2, 3] * 80) == 3 and G.loop_period(np.arange(400)) == 0
+    assert S.loop_period([9] + [1, 2, 3] * 80) == 3 and S.loop_period(np.arange(400)) == 0
 
 
 def test_save_load_and_refuse_other_formats(tiny, saved, tmp_path):
@@ -207,8 +207,8 @@ def test_load_names_the_damaged_file_of_a_generator(saved, tmp_path, damage, mes
 def test_generate_continues_a_real_midi_primer(tiny, manifest):
     "A primer from a corpus file: the continuation starts where the primer's 3 seconds end."
     path = manifest[manifest.composer == "Bach"].path.iloc[1]
-    with_primer = G.generate(tiny, "Bach", seconds=2, primer=path, primer_seconds=3, include_primer=True, n=2, seed=1)
-    alone = G.generate(tiny, "Bach", seconds=2, primer=path, primer_seconds=3, n=2, seed=1)
+    with_primer = S.generate(tiny, "Bach", seconds=2, primer=path, primer_seconds=3, include_primer=True, n=2, seed=1)
+    alone = S.generate(tiny, "Bach", seconds=2, primer=path, primer_seconds=3, n=2, seed=1)
     assert len(with_primer) == 2 and with_primer[0].meta["primer_tokens"] > 0
     primer = read_notes(path); primer = primer[primer.start < 3]
     assert len(with_primer[0]) >= len(primer) - 2                      # the primer's notes are there (quantised)
@@ -218,56 +218,56 @@ def test_generate_continues_a_real_midi_primer(tiny, manifest):
 
 def test_generate_refuses_bad_requests(tiny, tmp_path):
     corrupt = tmp_path / "corrupt.mid"; corrupt.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01")
-    with pytest.raises(MidiError, match="corrupt.mid"): G.generate(tiny, "Bach", seconds=1, primer=corrupt)
-    with pytest.raises(MidiError, match="no such file"): G.generate(tiny, "Bach", seconds=1, primer=tmp_path / "missing.mid")
+    with pytest.raises(MidiError, match="corrupt.mid"): S.generate(tiny, "Bach", seconds=1, primer=corrupt)
+    with pytest.raises(MidiError, match="no such file"): S.generate(tiny, "Bach", seconds=1, primer=tmp_path / "missing.mid")
     empty = Notes(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
-    with pytest.raises(ValueError, match="no notes"): G.generate(tiny, "Bach", seconds=1, primer=empty)
-    with pytest.raises(ValueError, match="no tokens"): G.generate(tiny, "Bach", seconds=1, primer=[])
-    with pytest.raises(ValueError, match="unknown composer 'Chopin'.*Bach"): G.generate(tiny, "Chopin", seconds=1)
-    with pytest.raises(ValueError, match="needs a composer"): G.generate(tiny, None, seconds=1)
-    with pytest.raises(ValueError, match="top_p"): G.generate(tiny, "Bach", seconds=1, top_p=1.5)
+    with pytest.raises(ValueError, match="no notes"): S.generate(tiny, "Bach", seconds=1, primer=empty)
+    with pytest.raises(ValueError, match="no tokens"): S.generate(tiny, "Bach", seconds=1, primer=[])
+    with pytest.raises(ValueError, match="unknown composer 'Chopin'.*Bach"): S.generate(tiny, "Chopin", seconds=1)
+    with pytest.raises(ValueError, match="needs a composer"): S.generate(tiny, None, seconds=1)
+    with pytest.raises(ValueError, match="top_p"): S.generate(tiny, "Bach", seconds=1, top_p=1.5)
 
 
-def _maestro(capsys, *args):
-    "Run the `maestro` command in this process (TensorFlow is loaded once); its exit code and stderr."
-    from maestro_lessons.cli import main
-    code = main([str(a) for a in args])
-    return code, capsys.readouterr().err
-
-def test_cli_generate_writes_midi_and_wav(saved, tmp_path, manifest, capsys):
-    out, wav = tmp_path / "piece.mid", tmp_path / "piece.wav"
+def test_generated_pieces_write_to_midi(saved, tmp_path, manifest):
+    "What `maestro generate` does: load a folder, generate with a primer, write MIDI (and WAV) with the export lesson."
+    from maestro_lessons.export import write_midi, to_audio, write_wav
     primer = manifest[manifest.composer == "Palestrina"].path.iloc[0]
-    code, err = _maestro(capsys, "generate", "--model", saved, "--composer", "bach", "--seconds", "3", "--temperature", "0.9",
-                         "--top-p", "0.95", "--primer", primer, "--out", out, "--wav", wav)
-    assert code == 0, err
-    assert read_notes(out).duration <= 3.0 + 1e-3 and wav.stat().st_size > 1000
-    code, err = _maestro(capsys, "generate", "--model", saved, "--composer", "chopin", "--out", tmp_path / "x.mid")
-    assert code == 2 and "unknown composer 'chopin'" in err
-    bad = tmp_path / "bad.mid"; bad.write_text("hello")
-    code, err = _maestro(capsys, "generate", "--model", saved, "--composer", "bach", "--primer", bad, "--out", tmp_path / "y.mid")
-    assert code == 2 and "bad.mid" in err and "not a MIDI file" in err
-    code, err = _maestro(capsys, "generate", "--model", tmp_path / "nowhere", "--composer", "bach")
-    assert code == 2 and "no generator here" in err
+    notes = S.generate(G.load_generator(saved), "bach", seconds=3, temperature=0.9, top_p=0.95, primer=primer)[0]
+    out = write_midi(notes, tmp_path / "piece.mid")
+    assert read_notes(out).duration <= 3.0 + 1e-3
+    assert write_wav(to_audio(notes, 8000), tmp_path / "piece.wav").stat().st_size > 1000
 
 
-def test_cli_help_does_not_load_tensorflow():
-    "`maestro --help` (which imports every lesson's commands) stays free of TensorFlow."
-    code = "import sys, maestro_lessons.cli as c; c.parser(); print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+def test_modules_import_without_tensorflow_and_follow_the_course():
+    "Importing the generator, sampling and judging modules loads no TensorFlow, and none of them imports `export`."
+    code = ("import sys, maestro_lessons.generator, maestro_lessons.sampling, maestro_lessons.judging, maestro_lessons.seed_models; "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules, 'maestro_lessons.export' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert r.stdout.split() == ["False", "False"], r.stderr
+    assert r.stdout.split() == ["False", "False", "False"], r.stderr
+    for m in ("generator", "sampling", "judging"):
+        assert "maestro_lessons.export" not in (ROOT / "maestro_lessons" / f"{m}.py").read_text(), m
 
 
-def test_cli_train_generator_end_to_end(manifest, tmp_path, capsys):
-    "`maestro train generator` on a small <Composer>/*.mid folder writes a generator that `generate` can load."
+def test_train_on_corpus_end_to_end(manifest, tmp_path):
+    "`train_on_corpus` on a small <Composer>/*.mid folder writes a generator that `generate` can load."
+    from maestro_lessons.corpus import scan_folder
     for c in ("Bach", "Traditional"):
         (tmp_path / "corpus" / c).mkdir(parents=True)
         for p in manifest[manifest.composer == c].path.iloc[:6]: shutil.copy(p, tmp_path / "corpus" / c)
-    code, err = _maestro(capsys, "train", "generator", "--folder", tmp_path / "corpus", "--pieces", "0", "--units", "16",
-                         "--layers", "1", "--length", "32", "--epochs", "1", "--steps", "2", "--out", tmp_path / "gen")
-    assert code == 0, err[-2000:]
+    G.train_on_corpus(scan_folder(tmp_path / "corpus"), per_composer=None, units=16, n_layers=1, length=32, epochs=1,
+                      steps_per_epoch=2, folder=tmp_path / "gen", verbose=0)
     gen = G.load_generator(tmp_path / "gen")
     assert gen.composers == ["Bach", "Traditional"] and gen.meta["epochs"] == 1
-    assert len(G.generate(gen, "traditional", tokens=20)) == 1
+    assert len(S.generate(gen, "traditional", tokens=20)) == 1
+
+
+def test_sample_each_epoch_writes_one_piece_per_epoch(enc, cache, sample):
+    model = G.build_generator(enc.vocab_size, 8, 8, 1, 0.0)
+    parts = pieces_by_split(cache, sample, split_pieces(sample))
+    ds = G.composer_lm_dataset(cache, parts["train"], G.composer_ids_of(cache, enc), length=32, batch_size=4).repeat()
+    listen = S.sample_each_epoch(enc, ["Bach"], seconds=1, verbose=False)
+    G.train_generator(model, ds, None, enc, epochs=2, steps_per_epoch=1, callbacks=[listen], verbose=0)
+    assert [s["epoch"] for s in listen.samples] == [1, 2]
 
 
 def test_generator_folder_is_atomic_and_checked(tmp_path):
