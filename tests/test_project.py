@@ -140,7 +140,7 @@ def test_every_notebook_opens_in_a_python_kernel():
                if json.loads(nb.read_text())["metadata"].get("kernelspec", {}).get("name") != "python3"]
     assert not missing, f"no python3 kernelspec: {missing}"
 
-NOISE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d|cuInit|absl::InitializeLog|oneDNN custom operations|cpu_feature_guard"
+NOISE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d|cuInit|absl::InitializeLog|oneDNN custom operations|cpu_feature_guard|WARNING:(?:tensorflow|absl)"
                    r"|Warning:|/root/|/home/[a-z]|/work/|/tmp/tmp[a-z0-9_]{6}", re.M)
 
 def test_saved_outputs_carry_no_log_lines_warnings_or_local_paths():

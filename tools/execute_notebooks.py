@@ -16,7 +16,7 @@ import nbformat
 from nbclient import NotebookClient
 
 NOISE = re.compile(r"^(?:[IWEF]\d{4} [\d:. ]+\d+ \S+:\d+\]|WARNING: All log messages before absl|"
-                   r"WARNING:absl|.*cuda_?\w*\.cc|.*oneDNN|.*TF_ENABLE_ONEDNN_OPTS|.*\bUserWarning\b|.*\bwarnings\.warn\(|"
+                   r"WARNING:absl|WARNING:tensorflow|.*cuda_?\w*\.cc|.*oneDNN|.*TF_ENABLE_ONEDNN_OPTS|.*\bUserWarning\b|.*\bwarnings\.warn\(|"
                    r".*Warning:|\s*\d+%\|)")
 
 
