@@ -33,7 +33,6 @@ class ExportError(OSError):
     def __init__(self, path, problem: str):
         self.path, self.problem = str(path), problem
         super().__init__(f"{path}: {problem}")
-
 def _bad_rows(notes: Notes) -> dict:
     "Masks of the notes MIDI cannot hold, by reason."
     finite = np.isfinite(notes.start) & np.isfinite(notes.end)
@@ -41,7 +40,6 @@ def _bad_rows(notes: Notes) -> dict:
             "time not a finite number": ~finite,
             "negative start time": finite & (notes.start < 0),
             "negative duration (end before start)": finite & (notes.end < notes.start)}
-
 def check_notes(notes: Notes, repair: bool = False) -> Notes:
     "`notes` if every note can be written as MIDI; else a ValueError naming the first bad note, or (repair) the good ones."
     if not isinstance(notes, Notes): raise TypeError(f"expected a Notes table, got {type(notes).__name__}")
@@ -70,18 +68,17 @@ class Part:
     start: np.ndarray
     end: np.ndarray
     velocity: np.ndarray
-
 def tempo_us(tempo: float) -> int:
     "Microseconds per quarter note at `tempo` beats per minute (what a MIDI set_tempo event stores)."
     if not (isinstance(tempo, (int, float)) and math.isfinite(tempo) and 1 <= tempo <= 1000):
         raise ValueError(f"tempo must be a number of beats per minute in 1..1000, not {tempo!r}")
     return round(60_000_000 / tempo)
-
 def _to_ticks(t, unit: str, tempo: float) -> np.ndarray:
     "Times in seconds or beats as integer ticks."
     per_unit = TICKS_PER_QUARTER if unit == "beat" else TICKS_PER_QUARTER * 1e6 / tempo_us(tempo)
     return np.round(np.asarray(t, np.float64) * per_unit).astype(np.int64)
 
+# %% ../nbs/10_export.ipynb #254734bc
 def _one_at_a_time(p, s, e, v):
     "Notes of one pitch that start together merged (longest, loudest), each cut at its pitch's next onset."
     o = np.lexsort((s, p)); p, s, e, v = p[o], s[o], e[o], v[o]
@@ -109,6 +106,7 @@ def midi_parts(notes: Notes, program: int | None = 0, tempo: float = 120.0, repa
         groups = [np.flatnonzero(inv.ravel() == k) for k in range(len(uniq))]
     return [Part(prog, drum, *_one_at_a_time(p[g], s[g], e[g], v[g])) for (prog, drum), g in zip(keys, groups)]
 
+# %% ../nbs/10_export.ipynb #1233b664
 def parts_to_notes(parts: list[Part], unit: str = "second", tempo: float = 120.0) -> Notes:
     "The notes a MIDI file written from `parts` holds, all tracks merged, sorted like `read_notes`."
     cat = lambda k: np.concatenate([getattr(q, k) for q in parts])
@@ -119,7 +117,6 @@ def parts_to_notes(parts: list[Part], unit: str = "second", tempo: float = 120.0
                 is_drum=np.repeat([q.is_drum for q in parts], reps))
     o = np.lexsort((cols["pitch"], cols["start"]))
     return Notes(**{k: c[o] for k, c in cols.items()}, unit=unit)
-
 def midi_ready(notes: Notes, program: int | None = 0, tempo: float = 120.0, repair: bool = False) -> Notes:
     "`notes` exactly as `write_midi` stores them (ticks, one note per key at a time), back in the notes' unit."
     return parts_to_notes(midi_parts(notes, program, tempo, repair), notes.unit, tempo)
@@ -148,7 +145,6 @@ def _pretty_midi(parts: list[Part], tempo: float):
                       for p, s, e, v in zip(q.pitch, q.start, q.end, q.velocity)]
         pm.instruments.append(inst)
     return pm
-
 def _write_pretty_midi(parts: list[Part], path: str, tempo: float): _pretty_midi(parts, tempo).write(path)
 
 # %% ../nbs/10_export.ipynb #ed2afc8a
@@ -266,6 +262,7 @@ def _started_by(ids, encoding, times, which, notes: Notes) -> np.ndarray:
         elif encoding._note0 <= ids[i] < len(encoding.vocab): flag[same_onset] = 1
     return flag
 
+# %% ../nbs/10_export.ipynb #fbfc6eae
 def plot_tokens(ids, encoding, start: int = 0, n: int = 60, mark=None, width: float = 12):
     "Tokens `start:start+n` of `ids` under the notes they decode to, on one time axis; `mark`: token indices to flag."
     import matplotlib.pyplot as plt
@@ -308,6 +305,7 @@ def in_seconds(notes: Notes, tempo: float = 120.0) -> Notes:
 
 HARMONICS = (1.0, 0.5, 0.3, 0.15, 0.08, 0.04)
 
+# %% ../nbs/10_export.ipynb #fa3cd7a7
 def _note_waves(pitch, dur, sr: int, harmonics, release: float, batch: int = 1 << 21):
     "One waveform per (pitch, duration in samples): concatenated float32 samples and each one's offset and length."
     f = 440.0 * 2 ** ((pitch - 69) / 12)
@@ -334,6 +332,7 @@ def _note_waves(pitch, dur, sr: int, harmonics, release: float, batch: int = 1 <
         bank[offset[a]:offset[a] + len(t)] = env * (h_amp[0] * s1 + upper * decay * decay)   # upper harmonics fade faster
     return bank, offset, n_samp
 
+# %% ../nbs/10_export.ipynb #9b4e1cb3
 def synthesize(notes: Notes, sample_rate: int = 22050, tempo: float = 120.0, harmonics=HARMONICS,
                release: float = 0.08) -> np.ndarray:
     "Mono float32 samples of `notes` from a NumPy additive synthesiser (decaying harmonics), peak 0.9."
@@ -364,11 +363,9 @@ def soundfont() -> str:
         if Path(cand).is_file(): return cand
     import importlib.resources
     return str(importlib.resources.files("pretty_midi") / "TimGM6mb.sf2")
-
 def _importable(name: str) -> bool:
     try: __import__(name); return True
     except Exception: return False          # ImportError, or OSError from a missing shared library
-
 def available_engines() -> list[str]:
     "The audio engines usable here, best first ('numpy' is always there)."
     return [e for e, ok in (("fluidsynth", _importable("fluidsynth")), ("tinysoundfont", _importable("tinysoundfont")),

@@ -16,10 +16,10 @@ from .files import models_dir
 from .notes import MidiError, Notes, read_notes
 
 # %% auto #0
-__all__ = ['EXPECTED', 'message', 'friendly_error', 'fig_png', 'png_bytes', 'wav_bytes', 'midi_bytes', 'download_link',
-           'piece_card', 'find_generators', 'quick_generator', 'quick_classifier', 'read_upload', 'notes_from_upload',
-           'generate_tab', 'probability_chart', 'predict_upload', 'classify_tab', 'Stepper', 'distribution_chart',
-           'step_tab', 'studio']
+__all__ = ['EXPECTED', 'message', 'friendly_error', 'static_html', 'snapshot', 'fig_png', 'png_bytes', 'wav_bytes', 'midi_bytes',
+           'download_link', 'piece_card', 'find_generators', 'quick_generator', 'quick_classifier', 'read_upload',
+           'notes_from_upload', 'generate_tab', 'probability_chart', 'predict_upload', 'classify_tab', 'Stepper',
+           'distribution_chart', 'step_tab', 'studio']
 
 # %% ../nbs/11_studio.ipynb #4a3d5f33
 def message(text: str, kind: str = "error") -> "widgets.HTML":
@@ -35,6 +35,38 @@ def friendly_error(e: BaseException) -> "widgets.HTML":
     "The message a learner sees for exception `e` (never a traceback)."
     if isinstance(e, EXPECTED): return message(str(e).strip("'\"") or type(e).__name__)
     return message(f"Something went wrong inside the course ({type(e).__name__}: {e}). Please report it.")
+
+# %% ../nbs/11_studio.ipynb #8438f2d6
+def _data_url(data: bytes, mime: str) -> str: return f"data:{mime};base64,{base64.b64encode(bytes(data)).decode()}"
+
+def static_html(w) -> str:
+    "What widget `w` shows now as plain HTML: pictures, audio, links and messages kept, controls as 'name: value'."
+    import ipywidgets as widgets
+    if getattr(w.layout, "display", None) == "none" or getattr(w.layout, "visibility", None) == "hidden": return ""
+    if isinstance(w, widgets.Tab):
+        return "".join(f"<h4>{html.escape(t or '')}</h4>{static_html(c)}" for t, c in zip(w.titles, w.children))
+    if isinstance(w, widgets.Box):
+        row = isinstance(w, widgets.HBox)
+        inner = "".join(f'<div style="flex:1 1 0;min-width:0">{s}</div>' if row else f"<div>{s}</div>"
+                        for s in map(static_html, w.children) if s)
+        return f'<div style="display:flex;flex-direction:{"row" if row else "column"};gap:6px">{inner}</div>' if inner else ""
+    if isinstance(w, widgets.HTML): return w.value
+    if isinstance(w, widgets.Image):
+        return f'<img src="{_data_url(w.value, "image/" + w.format)}" style="max-width:100%">' if w.value else ""
+    if isinstance(w, widgets.Audio):
+        return f'<audio controls preload="metadata" src="{_data_url(w.value, "audio/" + w.format)}"></audio>' if w.value else ""
+    if isinstance(w, widgets.Output):
+        text = "".join(o.get("text", "") for o in w.outputs if o.get("output_type") == "stream")
+        return f"<pre>{html.escape(text)}</pre>" if text else ""
+    if isinstance(w, (widgets.Button, widgets.FileUpload)): return ""
+    if hasattr(w, "value") and getattr(w, "description", ""):
+        return f'<span class="maestro-control">{html.escape(w.description)}: <b>{html.escape(str(w.value))}</b></span>'
+    return ""
+
+def snapshot(w):
+    "An `IPython.display.HTML` of `static_html(w)`: the widget's present state, for a page without a kernel."
+    from IPython.display import HTML
+    return HTML(f'<div class="maestro-snapshot">{static_html(w)}</div>')
 
 # %% ../nbs/11_studio.ipynb #5fab6a50
 def fig_png(fig, dpi: int = 80, **kw) -> bytes:
@@ -95,17 +127,15 @@ def find_generators(root=None) -> list[Path]:
 def quick_generator(folder=None, minutes: float = 1.5, per_composer: int = 40, verbose: int = 0):
     "Train a small composer-conditioned generator for `minutes` on the bundled corpus, save it in `folder`, return it."
     from maestro_lessons.generator import train_on_corpus
-    folder = Path(folder or models_dir() / "generator-quick")
+    folder = Path(folder or models_dir("generator-quick"))
     return train_on_corpus(per_composer=per_composer, units=128, n_layers=1, length=128, epochs=50,
                            steps_per_epoch=40, minutes=minutes, folder=folder, verbose=verbose)
 
-def quick_classifier(folder=None, epochs: int = 2, steps_per_epoch: int = 60) -> Path:
-    "Train a small composer classifier with `maestro train classifier` settings, save its bundle in `folder`."
-    from maestro_lessons.cli import main
-    folder = Path(folder or models_dir() / "composer-classifier")
-    rc = main(["train", "classifier", "--epochs", str(epochs), "--steps-per-epoch", str(steps_per_epoch), "--out", str(folder)])
-    if rc: raise RuntimeError(f"training the quick classifier failed (exit code {rc})")
-    return folder
+def quick_classifier(folder=None, epochs: int = 2, steps_per_epoch: int = 60, verbose: int = 0) -> Path:
+    "Train a small composer classifier with the `maestro train classifier` recipe, save its bundle in `folder`, return the folder."
+    from maestro_lessons.classifier import train_classifier
+    folder = Path(folder or models_dir("composer-classifier"))
+    return train_classifier(folder=folder, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=verbose)
 
 # %% ../nbs/11_studio.ipynb #980f9617
 def _uploaded(upload) -> tuple[str, bytes] | None:
@@ -128,95 +158,104 @@ def notes_from_upload(name: str, data: bytes) -> Notes:
     return read_upload(name, data)
 
 # %% ../nbs/11_studio.ipynb #99bd4d89
+def _generate_box(names: list, folders: list, manifest) -> "widgets.VBox":
+    "The Generate tab's controls, laid out; each is also an attribute of the box (`box.temperature`, `box.button`, …)."
+    import ipywidgets as widgets
+    ids = list(manifest.id) if manifest is not None else []
+    w = dict(model=widgets.Dropdown(options=[(p.name, str(p)) for p in folders] + [("train a quick one now", "")],
+                                    description="model"),
+             composer=widgets.Dropdown(options=names, value=names[0] if names else None, description="composer"),
+             primer_kind=widgets.ToggleButtons(options=["none", "corpus piece", "upload"], value="none", description="primer"),
+             primer_id=widgets.Combobox(placeholder="a corpus id, e.g. bach-bwv7.7", options=ids[:2000],
+                                        ensure_option=False, description="piece"),
+             upload=widgets.FileUpload(accept=".mid,.midi", multiple=False, description="MIDI file"),
+             temperature=widgets.FloatSlider(value=0.9, min=0.1, max=1.5, step=0.05, description="temperature"),
+             top_p=widgets.FloatSlider(value=0.95, min=0.5, max=1.0, step=0.01, description="top-p"),
+             seconds=widgets.FloatSlider(value=10, min=2, max=60, step=1, description="seconds"),
+             n=widgets.IntSlider(value=2, min=1, max=4, description="variations"),
+             button=widgets.Button(description="Generate", button_style="primary", icon="music"),
+             progress=widgets.IntProgress(value=0, min=0, max=3, description="", layout={"visibility": "hidden"}),
+             status=widgets.Output(), results=widgets.HBox(layout={"flex_flow": "row wrap"}))
+    box = widgets.VBox([widgets.HBox([w["model"], w["composer"]]), widgets.VBox([w["primer_kind"], w["primer_id"], w["upload"]]),
+                        widgets.HBox([w["temperature"], w["top_p"]]), widgets.HBox([w["seconds"], w["n"]]),
+                        widgets.HBox([w["button"], w["progress"]]), w["status"], w["results"]])
+    for k, v in w.items(): setattr(box, k, v)
+    return box
+
+# %% ../nbs/11_studio.ipynb #598bd735
+def _pick_generator(box):
+    "The generator `box.model` names: the given one, one loaded from its folder, or a quick one trained now."
+    from maestro_lessons.generator import load_generator
+    state, model, composer = box.state, box.model, box.composer
+    if state["gen"] is not None and model.value in ("<given>", state.get("folder")): return state["gen"]
+    if model.value == "":
+        with box.status: print("No trained generator found: training a quick one (about 1–2 minutes)…")
+        folder = str(models_dir("generator-quick"))
+        state["gen"] = quick_generator(folder)
+        model.options = [(Path(folder).name, folder)] + [o for o in model.options if o[1] not in ("", folder)] + [("train a quick one now", "")]
+        model.value = folder
+    else: state["gen"] = load_generator(model.value)
+    state["folder"] = model.value
+    names = state["gen"].composers
+    if list(composer.options) != names:
+        keep = composer.value if composer.value in names else (names[0] if names else None)
+        composer.options, composer.value = names, keep
+    return state["gen"]
+
+def _primer(box, manifest):
+    "The primer the controls ask for: None, a corpus piece's path, or the notes of the uploaded file."
+    if box.primer_kind.value == "corpus piece":
+        rows = manifest[manifest.id == box.primer_id.value.strip()] if manifest is not None else []
+        if len(rows) == 0: raise ValueError(f"no corpus piece with id {box.primer_id.value!r}")
+        return rows.path.iloc[0]
+    if box.primer_kind.value == "upload":
+        up = _uploaded(box.upload)
+        if up is None: raise ValueError("choose a MIDI file to upload first, or set the primer to 'none'")
+        return notes_from_upload(*up)
+    return None
+
+# %% ../nbs/11_studio.ipynb #d85937f9
+def _generate_click(box, manifest):
+    "Sample the variations the controls ask for and show one piece card each (a message if anything is wrong)."
+    from maestro_lessons.sampling import generate
+    box.button.disabled, box.progress.layout.visibility, box.progress.value = True, "visible", 0
+    box.status.clear_output(); box.results.children = []
+    try:
+        gen = _pick_generator(box); box.progress.value = 1
+        t0, who = time.perf_counter(), box.composer.value
+        pieces = generate(gen, composer=who, seconds=box.seconds.value, temperature=box.temperature.value,
+                          top_p=box.top_p.value, primer=_primer(box, manifest), n=box.n.value, seed=int(time.time()) % 100000)
+        box.progress.value = 2
+        cards = [piece_card(p, f"{who or 'piece'}-{i + 1}".lower(), f"{who} · variation {i + 1}") for i, p in enumerate(pieces)]
+        for c in cards: c.layout.width = f"{96 // len(cards)}%"
+        box.results.children = cards; box.progress.value = 3
+        with box.status: print(f"{len(pieces)} variation(s) of {box.seconds.value:.0f} s in {time.perf_counter() - t0:.1f} s")
+    except Exception as e: box.results.children = [friendly_error(e)]
+    finally: box.button.disabled, box.progress.layout.visibility = False, "hidden"
+
+# %% ../nbs/11_studio.ipynb #e794c7f3
 def generate_tab(generator=None, manifest=None) -> "widgets.VBox":
     "Controls and results for generating music; `generator` is a Generator, a folder, or None (find or train one)."
-    import ipywidgets as widgets
-    from maestro_lessons.generator import Generator, generate, load_generator
-    state = {"gen": generator if isinstance(generator, Generator) else None}
-    folders = [Path(generator)] if isinstance(generator, (str, Path)) else ([] if state["gen"] else find_generators())
-    model = widgets.Dropdown(options=[(p.name, str(p)) for p in folders] + [("train a quick one now", "")],
-                             description="model")
-    if state["gen"]: model.options = [("given", "<given>")]
-    names = list(state["gen"].composers) if state["gen"] else []
-    composer = widgets.Dropdown(options=names, value=names[0] if names else None, description="composer")
-    primer_kind = widgets.ToggleButtons(options=["none", "corpus piece", "upload"], value="none", description="primer")
-    ids = list(manifest.id) if manifest is not None else []
-    primer_id = widgets.Combobox(placeholder="a corpus id, e.g. bach-bwv7.7", options=ids[:2000], ensure_option=False,
-                                 description="piece")
-    upload = widgets.FileUpload(accept=".mid,.midi", multiple=False, description="MIDI file")
-    temperature = widgets.FloatSlider(value=0.9, min=0.1, max=1.5, step=0.05, description="temperature")
-    top_p = widgets.FloatSlider(value=0.95, min=0.5, max=1.0, step=0.01, description="top-p")
-    seconds = widgets.FloatSlider(value=10, min=2, max=60, step=1, description="seconds")
-    n = widgets.IntSlider(value=2, min=1, max=4, description="variations")
-    button = widgets.Button(description="Generate", button_style="primary", icon="music")
-    progress = widgets.IntProgress(value=0, min=0, max=3, description="", layout={"visibility": "hidden"})
-    status, results = widgets.Output(), widgets.HBox(layout={"flex_flow": "row wrap"})
-
-    def current_generator():
-        if state["gen"] is not None and model.value in ("<given>", state.get("folder")): return state["gen"]
-        if model.value == "":
-            with status: print("No trained generator found: training a quick one (about 1–2 minutes)…")
-            state["gen"] = quick_generator()
-            folder = str(models_dir() / "generator-quick")
-            model.options = [(Path(folder).name, folder)] + [o for o in model.options if o[1] not in ("", folder)] + [("train a quick one now", "")]
-            model.value = folder
-        else: state["gen"] = load_generator(model.value)
-        state["folder"] = model.value
-        names = state["gen"].composers
-        if list(composer.options) != names:
-            keep = composer.value if composer.value in names else (names[0] if names else None)
-            composer.options = names
-            composer.value = keep
-        return state["gen"]
-
-    def primer():
-        if primer_kind.value == "corpus piece":
-            rows = manifest[manifest.id == primer_id.value.strip()] if manifest is not None else []
-            if len(rows) == 0: raise ValueError(f"no corpus piece with id {primer_id.value!r}")
-            return rows.path.iloc[0]
-        if primer_kind.value == "upload":
-            up = _uploaded(upload)
-            if up is None: raise ValueError("choose a MIDI file to upload first, or set the primer to 'none'")
-            return notes_from_upload(*up)
-        return None
-
-    def on_click(_=None):
-        button.disabled, progress.layout.visibility, progress.value = True, "visible", 0
-        status.clear_output(); results.children = []
-        try:
-            gen = current_generator(); progress.value = 1
-            t0 = time.perf_counter()
-            pieces = generate(gen, composer=composer.value, seconds=seconds.value, temperature=temperature.value,
-                              top_p=top_p.value, primer=primer(), n=n.value, seed=int(time.time()) % 100000)
-            progress.value = 2
-            cards = [piece_card(p, f"{composer.value or 'piece'}-{i + 1}".lower(), f"{composer.value} · variation {i + 1}")
-                     for i, p in enumerate(pieces)]
-            for c in cards: c.layout.width = f"{96 // len(cards)}%"
-            results.children = cards; progress.value = 3
-            with status: print(f"{len(pieces)} variation(s) of {seconds.value:.0f} s in {time.perf_counter() - t0:.1f} s")
-        except Exception as e: results.children = [friendly_error(e)]
-        finally: button.disabled, progress.layout.visibility = False, "hidden"
-
-    button.on_click(on_click)
+    from maestro_lessons.generator import Generator
+    given = generator if isinstance(generator, Generator) else None
+    folders = [Path(generator)] if isinstance(generator, (str, Path)) else ([] if given else find_generators())
+    box = _generate_box(list(given.composers) if given else [], folders, manifest)
+    box.state = {"gen": given}
+    if given: box.model.options = [("given", "<given>")]
+    box.click = lambda _=None: _generate_click(box, manifest)
+    box.button.on_click(box.click)
     def on_model(change):
         if change["new"] and change["new"] != "<given>":
-            try: current_generator()
-            except Exception as e: results.children = [friendly_error(e)]
-    model.observe(on_model, "value")
-    if not state["gen"] and folders:
-        try: current_generator()
-        except Exception as e: results.children = [friendly_error(e)]
+            try: _pick_generator(box)
+            except Exception as e: box.results.children = [friendly_error(e)]
+    box.model.observe(on_model, "value")
+    if not given and folders:
+        try: _pick_generator(box)
+        except Exception as e: box.results.children = [friendly_error(e)]
     def on_primer(_=None):
-        primer_id.layout.display = "" if primer_kind.value == "corpus piece" else "none"
-        upload.layout.display = "" if primer_kind.value == "upload" else "none"
-    primer_kind.observe(on_primer, "value"); on_primer()
-    primer_box = widgets.VBox([primer_kind, primer_id, upload])
-    box = widgets.VBox([widgets.HBox([model, composer]), primer_box, widgets.HBox([temperature, top_p]),
-                        widgets.HBox([seconds, n]), widgets.HBox([button, progress]), status, results])
-    for k, v in dict(model=model, composer=composer, primer_kind=primer_kind, primer_id=primer_id, upload=upload,
-                     temperature=temperature, top_p=top_p, seconds=seconds, n=n, button=button, progress=progress,
-                     status=status, results=results, state=state).items(): setattr(box, k, v)
-    box.click = on_click
+        box.primer_id.layout.display = "" if box.primer_kind.value == "corpus piece" else "none"
+        box.upload.layout.display = "" if box.primer_kind.value == "upload" else "none"
+    box.primer_kind.observe(on_primer, "value"); on_primer()
     return box
 
 # %% ../nbs/11_studio.ipynb #313d5aa9
@@ -235,53 +274,59 @@ def predict_upload(clf, name: str, data: bytes) -> dict[str, float]:
     "Composer probabilities of an uploaded MIDI file (read with the classifier's own settings)."
     return read_upload(name, data, clf.predict_midi)
 
+# %% ../nbs/11_studio.ipynb #427dade5
+def _get_classifier(box):
+    "The tab's classifier: the given one, or loaded from its bundle folder (trained there first if it holds none)."
+    from maestro_lessons.classifier import load_classifier
+    state = box.state
+    if state["clf"] is None:
+        if not (state["path"] / "settings.json").exists():
+            box.guess.value = "<i>No classifier bundle found: training a quick one (a minute or two)…</i>"
+            quick_classifier(state["path"])
+        state["clf"] = load_classifier(state["path"])
+    return state["clf"]
+
+def _classify_click(box, manifest):
+    "Classify the uploaded file (or the corpus piece named) and show the guess and the chart of probabilities."
+    box.button.disabled, box.chart.layout.visibility = True, "hidden"
+    try:
+        up = _uploaded(box.upload)
+        if up is not None: name, probs = up[0], predict_upload(_get_classifier(box), *up)
+        elif box.piece.value.strip():
+            rows = manifest[manifest.id == box.piece.value.strip()] if manifest is not None else []
+            if len(rows) == 0: raise ValueError(f"no corpus piece with id {box.piece.value!r}")
+            name, probs = box.piece.value.strip(), _get_classifier(box).predict_midi(rows.path.iloc[0])
+        else: raise ValueError("upload a MIDI file or type a corpus id first")
+        top, p = next(iter(probs.items()))
+        box.chart.value, box.chart.layout.visibility = probability_chart(probs, name), "visible"
+        box.probabilities = probs
+        box.guess.value = (f'<span class="maestro-guess">{html.escape(name)}: sounds like <b>{html.escape(top)}</b> '
+                           f'({p:.0%})</span>')
+    except Exception as e: box.guess.value = friendly_error(e).value
+    finally: box.button.disabled = False
+
+# %% ../nbs/11_studio.ipynb #bd528a3d
 def classify_tab(classifier=None, manifest=None) -> "widgets.VBox":
-    "Upload a MIDI (or pick a corpus piece) and see who the classifier thinks wrote it."
+    "Upload a MIDI (or pick a corpus piece) and see who the classifier thinks wrote it; `classifier`: a classifier or a bundle folder."
     import ipywidgets as widgets
-    from maestro_lessons.classifier import ComposerClassifier, load_classifier, default_bundle
-    state = {"clf": classifier if isinstance(classifier, ComposerClassifier) else None,
-             "path": None if isinstance(classifier, ComposerClassifier) else Path(classifier or default_bundle())}
+    from maestro_lessons.classifier import ComposerClassifier
+    given = classifier if isinstance(classifier, ComposerClassifier) else None
     upload = widgets.FileUpload(accept=".mid,.midi", multiple=False, description="MIDI file")
     piece = widgets.Combobox(placeholder="or a corpus id, e.g. palestrina-agnus_01",
                              options=list(manifest.id[:2000]) if manifest is not None else [], description="piece")
     button = widgets.Button(description="Classify", button_style="primary", icon="search")
     guess = widgets.HTML()
     chart = widgets.Image(format="png", layout={"width": "420px", "visibility": "hidden"})
-
-    def get_classifier():
-        if state["clf"] is None:
-            if not (state["path"] / "settings.json").exists():
-                guess.value = "<i>No classifier bundle found: training a quick one (a minute or two)…</i>"
-                quick_classifier(state["path"])
-            state["clf"] = load_classifier(state["path"])
-        return state["clf"]
-
-    def on_click(_=None):
-        button.disabled, chart.layout.visibility = True, "hidden"
-        try:
-            up = _uploaded(upload)
-            if up is not None: name, probs = up[0], predict_upload(get_classifier(), *up)
-            elif piece.value.strip():
-                rows = manifest[manifest.id == piece.value.strip()] if manifest is not None else []
-                if len(rows) == 0: raise ValueError(f"no corpus piece with id {piece.value!r}")
-                name, probs = piece.value.strip(), get_classifier().predict_midi(rows.path.iloc[0])
-            else: raise ValueError("upload a MIDI file or type a corpus id first")
-            top, p = next(iter(probs.items()))
-            chart.value, chart.layout.visibility = probability_chart(probs, name), "visible"
-            box.probabilities = probs
-            guess.value = f'<span class="maestro-guess">{html.escape(name)}: sounds like <b>{html.escape(top)}</b> ({p:.0%})</span>'
-        except Exception as e: guess.value = friendly_error(e).value
-        finally: button.disabled = False
-
+    box = widgets.VBox([widgets.HBox([upload, piece, button]), guess, chart])
+    state = {"clf": given, "path": None if given else Path(classifier or models_dir("composer-classifier"))}
+    for k, v in dict(upload=upload, piece=piece, button=button, guess=guess, chart=chart, state=state).items(): setattr(box, k, v)
+    box.click, box.probabilities = (lambda _=None: _classify_click(box, manifest)), None
     def on_upload(change):                       # the latest choice wins: an upload clears the typed id, and back
         if change["new"]: piece.value = ""
     def on_piece(change):
         if change["new"] and upload.value: upload.value = ()
     upload.observe(on_upload, "value"); piece.observe(on_piece, "value")
-    button.on_click(on_click)
-    box = widgets.VBox([widgets.HBox([upload, piece, button]), guess, chart])
-    for k, v in dict(upload=upload, piece=piece, button=button, guess=guess, chart=chart, state=state).items(): setattr(box, k, v)
-    box.click, box.probabilities = on_click, None
+    button.on_click(box.click)
     return box
 
 # %% ../nbs/11_studio.ipynb #e81ac09c
@@ -289,6 +334,7 @@ class Stepper:
     "Steps a generator one token at a time, keeping the LSTM state and the distribution of the next token."
     def __init__(self, gen, composer: str | None = None, seed: int = 0):
         import tensorflow as tf
+        import maestro_lessons.sampling               # gives a Generator its `sampler()` (the sampling lesson)
         self.gen, self.enc, self.sampler = gen, gen.encoding, gen.sampler()
         self.w = self.sampler._weights()
         self.rng = np.random.default_rng(seed)
@@ -331,6 +377,7 @@ def distribution_chart(stepper: Stepper, temperature: float, k: int = 20) -> byt
     fig.tight_layout()
     return fig_png(fig)
 
+# %% ../nbs/11_studio.ipynb #6f755d64
 def step_tab(gen, composer: str | None = None) -> "widgets.VBox":
     "Step the sampler token by token, seeing the distribution it samples from, with the temperature applied live."
     import ipywidgets as widgets

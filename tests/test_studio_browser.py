@@ -16,17 +16,17 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 MAKE_MODELS = """
 import keras
 from maestro_lessons.generator import Generator, build_generator, generator_encoding, save_generator
-from maestro_lessons.classifier import build_event_lstm, clip_encoding, save_classifier, default_bundle
+from maestro_lessons.classifier import build_event_lstm, clip_encoding, save_classifier
 from maestro_lessons.files import models_dir
 keras.utils.set_random_seed(0)
 enc = generator_encoding(["Bach", "Palestrina"])
 save_generator(Generator(build_generator(enc.vocab_size, 32, 32, 1, 0.0), enc, {"note": "untrained, for tests"}),
                models_dir() / "generator-tiny")
 cenc = clip_encoding()
-save_classifier(build_event_lstm(cenc.vocab_size, 2, 64, units=(16,)), default_bundle(), ["Bach", "Palestrina"], cenc, 64)
+save_classifier(build_event_lstm(cenc.vocab_size, 2, 64, units=(16,)), models_dir("composer-classifier"), ["Bach", "Palestrina"], cenc, 64)
 import json, sys
 from maestro_lessons.classifier import load_classifier
-probs = load_classifier(default_bundle()).predict_midi(sys.argv[1])      # what the studio must show for this file
+probs = load_classifier(models_dir("composer-classifier")).predict_midi(sys.argv[1])      # what the studio must show for this file
 top = next(iter(probs))
 print(json.dumps(dict(composer=top, probability=probs[top])))
 """

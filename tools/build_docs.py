@@ -9,6 +9,10 @@ smalldocs, a pure-Python renderer that reads the same `_quarto.yml`, `nbdev.yml`
 smalldocs ignores a page's `output-file`, so `01_corpus.ipynb` would become `01_corpus.html` while nbdev's
 doc links (`_modidx.py`, backticked names in prose) point at `corpus.html`. Here each processed notebook is
 renamed to its `output-file` stem before rendering, and the links and the sidebar are rewritten to match.
+
+A live ipywidget needs a kernel: a static renderer can only print its text form (`VBox(children=(HTML(…` ).
+Such outputs become a one-line note instead; the lessons follow each widget demo with a `snapshot` of what it
+produced (pictures, audio players, messages as plain HTML), which the page shows.
 """
 import json, os, re, shutil, subprocess, sys
 from pathlib import Path
@@ -55,6 +59,22 @@ def rewrite_links(proc: Path, renames: dict[str, str]):
     if side.exists(): side.write_text(sub(side.read_text()))
 
 
+WIDGET = "application/vnd.jupyter.widget-view+json"
+WIDGET_NOTE = ('<div class="maestro-widget-note"><em>An interactive widget: run the notebook in JupyterLab '
+               '(<code>make lab</code>) to use it.</em></div>')
+
+
+def widgets_as_notes(proc: Path):
+    "Replace every live widget output (useless without a kernel) by a short note saying where to use it."
+    for f in proc.glob("*.ipynb"):
+        nb, changed = json.loads(f.read_text()), False
+        for cell in nb["cells"]:
+            for out in cell.get("outputs", []):
+                if WIDGET in out.get("data", {}):
+                    out["data"], changed = {"text/html": WIDGET_NOTE}, True
+        if changed: f.write_text(json.dumps(nb, indent=1))
+
+
 def run(*cmd):
     print("+", " ".join(map(str, cmd)), flush=True)
     subprocess.run(list(map(str, cmd)), cwd=ROOT, check=True)
@@ -70,6 +90,7 @@ def main():
         shutil.copy(ROOT / "nbs/styles.css", proc / "styles.css")
         renames = rename_pages(proc)
         rewrite_links(proc, renames)
+        widgets_as_notes(proc)
         out = proc / "_docs"
         shutil.rmtree(out, ignore_errors=True)
         run(BIN / "smalldocs", "render", "-q", proc)
