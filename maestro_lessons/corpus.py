@@ -17,7 +17,7 @@ from .files import data_dir, sha256_file
 
 # %% auto #0
 __all__ = ['MIDI_SUFFIXES', 'load_manifest', 'verify_corpus', 'scan_folder', 'work_key', 'read_maestro_csv', 'piece_groups',
-           'split_pieces', 'check_split', 'read_corpus_stats', 'summarize', 'plot_report', 'load_jsb_chorales']
+           'split_pieces', 'check_split', 'manifest_stats', 'summarize', 'plot_report', 'load_jsb_chorales']
 
 # %% ../nbs/01_corpus.ipynb #cb32452a
 def load_manifest(name: str = "music21") -> pd.DataFrame:
@@ -154,18 +154,13 @@ def check_split(df: pd.DataFrame, split: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(leaks, columns=["key", "value", "splits", "ids"])
 
 # %% ../nbs/01_corpus.ipynb #7caf3bec
-def read_corpus_stats(manifest: pd.DataFrame, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "Notes, duration and pitch range of every readable piece, and the files that failed with the reason."
-    from tqdm.auto import tqdm
-    from maestro_lessons.notes import read_notes, MidiError
-    rows, failed = [], []
-    for r in tqdm(manifest.itertuples(), total=len(manifest), desc="reading MIDI", unit="file", disable=not progress):
-        try: n = read_notes(r.path)
-        except MidiError as e: failed.append(dict(id=r.id, composer=r.composer, path=r.path, reason=e.problem)); continue
-        rows.append(dict(id=r.id, composer=r.composer, notes=len(n), seconds=n.duration,
-                         lowest=int(n.pitch.min()), highest=int(n.pitch.max())))
-    return (pd.DataFrame(rows, columns=["id", "composer", "notes", "seconds", "lowest", "highest"]),
-            pd.DataFrame(failed, columns=["id", "composer", "path", "reason"]))
+def manifest_stats(manifest: pd.DataFrame) -> pd.DataFrame:
+    "The report's table (id, composer, notes, seconds), one row per piece, from a manifest that records them."
+    if missing := {"n_notes", "duration_s"} - set(manifest.columns):
+        raise ValueError(f"this manifest does not record {sorted(missing)}: read the files with "
+                         "maestro_lessons.notes.read_corpus_stats")
+    return pd.DataFrame({"id": manifest.id, "composer": manifest.composer,
+                         "notes": manifest.n_notes, "seconds": manifest.duration_s}).reset_index(drop=True)
 
 def summarize(stats: pd.DataFrame) -> pd.DataFrame:
     "Pieces, notes, minutes and median piece length per composer, with a total row."
@@ -183,7 +178,7 @@ def plot_report(stats: pd.DataFrame):
     fig, ax = plt.subplots(1, 3, figsize=(14, 3.8))
     for a, col, color, title in ((ax[0], "pieces", "tab:blue", "pieces per composer"),
                                  (ax[1], "minutes", "tab:orange", "minutes of music per composer")):
-        t[col].plot.barh(ax=a, color=color, title=title, logx=True)   # log scale: 7 to 11,000 pieces
+        t[col].plot.barh(ax=a, color=color, title=title, logx=True)   # log scale: a handful to ten thousand pieces
         for y, v in enumerate(t[col]): a.text(v, y, f" {v:,.0f}", va="center", fontsize=8)
         a.set_xlim(right=t[col].max() * 8); a.set_ylabel("")
     ax[1].set_yticklabels([])

@@ -22,7 +22,7 @@ __all__ = ['SPECIALS', 'PITCH_NAMES', 'KRUMHANSL_MAJOR', 'KRUMHANSL_MINOR', 'ENC
            'normal_order', 'NoteChordEncoding', 'NoteOffsetDurationEncoding', 'PerformanceEncoding',
            'PianoRollEncoding', 'MultiHotDurationEncoding', 'JSBChoraleEncoding', 'jsb_frames', 'jsb_to_notes', 'Key',
            'pitch_class_histogram', 'key_correlations', 'estimate_key', 'transpose', 'key_shift', 'normalize_key',
-           'pitch_shift', 'time_stretch', 'velocity_jitter', 'augment', 'encoding_from_config']
+           'pitch_shift', 'time_stretch', 'velocity_jitter', 'augment', 'NoteTripleEncoding', 'encoding_from_config']
 
 # %% ../nbs/03_encodings.ipynb #bd54b888
 SPECIALS = ("<pad>", "<bos>", "<eos>")
@@ -33,10 +33,7 @@ class Vocab:
         self.tokens = [str(t) for t in tokens]
         self.index = {t: i for i, t in enumerate(self.tokens)}
         if len(self.index) != len(self.tokens):
-            seen, dup = set(), []
-            for t in self.tokens:
-                if t in seen: dup.append(t)
-                seen.add(t)
+            dup = [t for t in self.index if self.tokens.count(t) > 1]
             raise ValueError(f"duplicate tokens in a vocabulary: {dup[:5]}")
 
     def __len__(self): return len(self.tokens)
@@ -64,7 +61,7 @@ class Vocab:
 
 # %% ../nbs/03_encodings.ipynb #51ce2f0c
 class Encoding:
-    "Base of the course's encodings: settings in `config`, special-token ids, readable `tokens`."
+    "Base of the course's encodings: settings in `config`, special-token ids, token `layout`, readable `tokens`."
     name = "encoding"
     pad_id, bos_id, eos_id = 0, 1, 2
 
@@ -72,13 +69,18 @@ class Encoding:
         self._settings = settings
         for k, v in settings.items(): setattr(self, k, v)
 
+    def _set_layout(self, **sizes):
+        "Lay the fields out one after another from id (or column) 0: `layout[field]` is its range, `<field>0` its start."
+        self.layout, at = {}, 0
+        for field, n in sizes.items():
+            self.layout[field] = range(at, at + n); setattr(self, f"{field}0", at); at += n
+
     @property
     def config(self) -> dict:
         "Every setting with the encoding's name: JSON-serialisable, enough to rebuild the encoding."
         return json.loads(json.dumps(dict(name=self.name, **self._settings)))
 
-    @property
-    def vocab_size(self) -> int: return len(self.vocab)
+    vocab_size = property(lambda self: len(self.vocab), doc="How many token ids the vocabulary holds.")
 
     def tokens(self, ids) -> list[str]:
         "The token strings of `ids`."
@@ -95,6 +97,7 @@ class Encoding:
         if len(notes) and (notes.pitch.min() < 0 or notes.pitch.max() > 127):
             raise ValueError("pitches must lie in 0..127")
 
+# %% ../nbs/03_encodings.ipynb #a7c3e9d1
 def _grid(t, step) -> np.ndarray:
     "Times `t` rounded to the nearest multiple of `step`, as integer step counts."
     return np.round(np.asarray(t, np.float64) / step).astype(np.int64)
@@ -131,10 +134,11 @@ class NoteChordEncoding(Encoding):
         chords = [[pc for pc in range(12) if m >> pc & 1] for m in range(1, 4096)]
         self.vocab = Vocab([*SPECIALS, *map(pitch_name, range(128)),
                             *(".".join(map(str, normal_order(c))) for c in chords)])
-        self._note0, self._chord0 = len(SPECIALS), len(SPECIALS) + 128
+        self._set_layout(special=len(SPECIALS), note=128, chord=len(chords))      # note0 = 3, chord0 = 131
+        self._note0, self._chord0 = self.note0, self.chord0    # the former private names, until every reader uses the public ones
         self._members = np.full((len(self.vocab), 12), -1, np.int16)   # the pitches each token decodes to
-        self._members[self._note0:self._chord0, 0] = np.arange(128)
-        for i, c in enumerate(chords): self._members[self._chord0 + i, :len(c)] = 60 + np.array(c)
+        self._members[self.note0:self.chord0, 0] = np.arange(128)
+        for i, c in enumerate(chords): self._members[self.chord0 + i, :len(c)] = 60 + np.array(c)
 
     def encode(self, notes: Notes) -> np.ndarray:
         "One token id per distinct onset time (onsets equal to a millionth of a unit are one onset)."
@@ -146,12 +150,12 @@ class NoteChordEncoding(Encoding):
         first = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
         n_pitches = np.diff(np.r_[first, len(k)])
         pc_mask = np.bitwise_or.reduceat(1 << (p % 12), first)
-        return np.where(n_pitches == 1, self._note0 + p[first], self._chord0 + pc_mask - 1).astype(np.int32)
+        return np.where(n_pitches == 1, self.note0 + p[first], self.chord0 + pc_mask - 1).astype(np.int32)
 
     def decode(self, ids) -> Notes:
         "Notes: onset k at k·step lasting one step; chord members in octave 4 (60..71); other ids ignored."
         ids = np.asarray(ids, np.int64).ravel()
-        ids = ids[(ids >= self._note0) & (ids < len(self.vocab))]
+        ids = ids[(ids >= self.note0) & (ids < len(self.vocab))]
         m = self._members[ids]
         keep = m >= 0
         start = np.repeat(np.arange(len(ids)) * self.step, keep.sum(1))
@@ -166,8 +170,13 @@ class NoteOffsetDurationEncoding(Encoding):
         self._set(step=step, max_offset=max_offset, max_duration=max_duration, unit=unit, velocity=velocity)
         self.vocab = Vocab([*SPECIALS, *map(pitch_name, range(128)), *(f"OFFSET_{k}" for k in range(max_offset + 1)),
                             *(f"DURATION_{k}" for k in range(1, max_duration + 1))])
-        self._off0 = len(SPECIALS) + 128
-        self._dur0 = self._off0 + max_offset + 1
+        self._set_layout(special=len(SPECIALS), pitch=128, offset=max_offset + 1, duration=max_duration)
+        self._off0, self._dur0 = self.offset0, self.duration0  # the former private names, until every reader uses the public ones
+
+    @property
+    def sizes(self) -> tuple[int, int, int]:
+        "How many ids the pitch, offset and duration fields hold: the output sizes of a model with a head per field."
+        return tuple(len(self.layout[f]) for f in ("pitch", "offset", "duration"))
 
     def encode(self, notes: Notes) -> np.ndarray:
         "An int32 array (notes, 3) of pitch, offset and duration ids, sorted by onset, pitch and duration."
@@ -177,17 +186,16 @@ class NoteOffsetDurationEncoding(Encoding):
         order = np.lexsort((d, notes.pitch, s))
         s, d, p = s[order], d[order], notes.pitch[order].astype(np.int64)
         off = np.minimum(np.diff(s, prepend=0), self.max_offset)
-        return np.stack([len(SPECIALS) + p, self._off0 + off, self._dur0 + d - 1], axis=1).astype(np.int32)
+        return np.stack([self.pitch0 + p, self.offset0 + off, self.duration0 + d - 1], axis=1).astype(np.int32)
 
     def decode(self, ids) -> Notes:
         "Notes from (n, 3) triples (or the flattened stream); rows that are not pitch/offset/duration are dropped."
         t = np.asarray(ids, np.int64).reshape(-1, 3)
-        ok = ((t[:, 0] >= len(SPECIALS)) & (t[:, 0] < self._off0) & (t[:, 1] >= self._off0) & (t[:, 1] < self._dur0)
-              & (t[:, 2] >= self._dur0) & (t[:, 2] < len(self.vocab)))
-        t = t[ok]
-        s = np.cumsum(t[:, 1] - self._off0)
-        d = t[:, 2] - self._dur0 + 1
-        return _notes(t[:, 0] - len(SPECIALS), s * self.step, (s + d) * self.step, np.full(len(t), self.velocity), self.unit)
+        fields = [self.layout[f] for f in ("pitch", "offset", "duration")]
+        t = t[np.all([(t[:, i] >= r.start) & (t[:, i] < r.stop) for i, r in enumerate(fields)], axis=0)]   # whole triples only
+        s = np.cumsum(t[:, 1] - self.offset0)
+        d = t[:, 2] - self.duration0 + 1
+        return _notes(t[:, 0] - self.pitch0, s * self.step, (s + d) * self.step, np.full(len(t), self.velocity), self.unit)
 
 # %% ../nbs/03_encodings.ipynb #a66914c7
 class PerformanceEncoding(Encoding):
@@ -202,8 +210,7 @@ class PerformanceEncoding(Encoding):
         self.vocab = Vocab([*SPECIALS, *(f"NOTE_ON_{p}" for p in range(128)), *(f"NOTE_OFF_{p}" for p in range(128)),
                             *(f"TIME_SHIFT_{k}" for k in range(1, max_shift + 1)), *(f"VELOCITY_{b}" for b in range(nv)),
                             *(f"<composer={c}>" for c in self.composers)])
-        self.on0 = len(SPECIALS); self.off0 = self.on0 + 128; self.shift0 = self.off0 + 128
-        self.velocity0 = self.shift0 + max_shift; self.composer0 = self.velocity0 + nv
+        self._set_layout(special=len(SPECIALS), on=128, off=128, shift=max_shift, velocity=nv, composer=len(self.composers))
         self.n_events = self.composer0 - len(SPECIALS)
 
     def composer_id(self, name: str) -> int:
@@ -244,8 +251,6 @@ def _quantize(self: PerformanceEncoding, notes: Notes) -> Notes:
     vel = self.bin_velocity(v) if self.velocity else np.full(len(p), self.default_velocity)
     return _notes(p, s * self.step, e * self.step, vel, "second")
 
-PerformanceEncoding._grid_notes, PerformanceEncoding.quantize = _performance_grid, _quantize
-
 # %% ../nbs/03_encodings.ipynb #161a0a4a
 def _performance_encode(self: PerformanceEncoding, notes: Notes) -> np.ndarray:
     "The int32 token ids of `notes` (no special tokens)."
@@ -270,8 +275,6 @@ def _performance_encode(self: PerformanceEncoding, notes: Notes) -> np.ndarray:
     out[end[has] - 1 - new_vel[has] - 1] = self.shift0 + gap[has] - self.max_shift * (n_shift[has] - 1) - 1
     return out
 
-PerformanceEncoding.encode = _performance_encode
-
 # %% ../nbs/03_encodings.ipynb #c58c0cfa
 def _performance_decode(self: PerformanceEncoding, ids) -> Notes:
     "Notes from token ids; special and composer tokens are ignored."
@@ -293,7 +296,8 @@ def _performance_decode(self: PerformanceEncoding, ids) -> Notes:
     keep = is_on[ev] & (stop > time[ev])
     return _notes(pitch[keep], time[ev][keep] * self.step, stop[keep] * self.step, vel[ev][keep], "second")
 
-PerformanceEncoding.decode = _performance_decode
+PerformanceEncoding._grid_notes, PerformanceEncoding.quantize = _performance_grid, _quantize
+PerformanceEncoding.encode, PerformanceEncoding.decode = _performance_encode, _performance_decode
 
 # %% ../nbs/03_encodings.ipynb #6cf89f2d
 class PianoRollEncoding(Encoding):
@@ -302,6 +306,7 @@ class PianoRollEncoding(Encoding):
     def __init__(self, step: float = 0.05, unit: str = "second", low: int = 21, high: int = 108, velocity: int = 64):
         self._set(step=step, unit=unit, low=low, high=high, velocity=velocity)
         self.n_keys = high - low + 1
+        self._set_layout(key=self.n_keys)                      # columns of a frame: key k is pitch low + k
 
     def encode(self, notes: Notes) -> np.ndarray:
         "The uint8 piano roll of `notes`, shape (frames, n_keys); pitches outside low..high are dropped."
@@ -331,6 +336,7 @@ class MultiHotDurationEncoding(Encoding):
     def __init__(self, step: float = 0.05, unit: str = "second", low: int = 21, high: int = 108, velocity: int = 64):
         self._set(step=step, unit=unit, low=low, high=high, velocity=velocity)
         self.n_keys = high - low + 1
+        self._set_layout(key=self.n_keys, duration=1)          # columns of a frame: the keys, then the duration
 
     def encode(self, notes: Notes) -> np.ndarray:
         "An int32 array (onsets, n_keys + 1); the last onset lasts as long as its longest note."
@@ -353,8 +359,7 @@ class MultiHotDurationEncoding(Encoding):
         dur = np.maximum(frames[:, -1], 0)
         t = np.r_[0, np.cumsum(dur)[:-1]]
         f, k = np.nonzero(frames[:, :-1] > 0)
-        keep = dur[f] > 0
-        f, k = f[keep], k[keep]
+        f, k = f[dur[f] > 0], k[dur[f] > 0]
         return _notes(self.low + k, t[f] * self.step, (t[f] + dur[f]) * self.step, np.full(len(k), self.velocity), self.unit)
 
 # %% ../nbs/03_encodings.ipynb #00250679
@@ -364,7 +369,8 @@ class JSBChoraleEncoding(Encoding):
     def __init__(self):
         self._set()
         self.vocab = Vocab([*SPECIALS, *map(pitch_name, range(128)), "STEP"])
-        self.step_id = len(self.vocab) - 1
+        self._set_layout(special=len(SPECIALS), pitch=128, step=1)
+        self.step_id = self.step0
 
     def encode(self, chorale) -> np.ndarray:
         "The int32 token ids of a chorale (a list of frames, each a list of MIDI pitches)."
@@ -374,16 +380,16 @@ class JSBChoraleEncoding(Encoding):
         if len(flat) and (flat.min() < 0 or flat.max() > 127 or (flat != values).any()):
             raise ValueError("pitches must be whole numbers in 0..127")
         out = np.full(int(lengths.sum()) + len(lengths), self.step_id, np.int32)
-        out[np.arange(len(flat)) + np.repeat(np.arange(len(lengths)), lengths)] = len(SPECIALS) + flat
+        out[np.arange(len(flat)) + np.repeat(np.arange(len(lengths)), lengths)] = self.pitch0 + flat
         return out
 
     def decode(self, ids) -> list[list[int]]:
         "The frames of `ids`: pitches up to each STEP (a trailing unfinished frame is kept); other ids ignored."
         ids = np.asarray(ids, np.int64).ravel()
-        ids = ids[(ids >= len(SPECIALS)) & (ids <= self.step_id)]
+        ids = ids[(ids >= self.pitch0) & (ids <= self.step_id)]
         parts = np.split(ids, np.flatnonzero(ids == self.step_id) + 1)
-        frames = [(p[:-1] - len(SPECIALS)).tolist() for p in parts[:-1]]
-        return frames + ([(parts[-1] - len(SPECIALS)).tolist()] if len(parts[-1]) else [])
+        frames = [(p[:-1] - self.pitch0).tolist() for p in parts[:-1]]
+        return frames + ([(parts[-1] - self.pitch0).tolist()] if len(parts[-1]) else [])
 
 # %% ../nbs/03_encodings.ipynb #49a39471
 def jsb_frames(notes: Notes, step: float = 1.0) -> list[list[int]]:
@@ -453,38 +459,36 @@ def normalize_key(notes: Notes) -> tuple[Notes, int]:
     return transpose(notes, shift), shift
 
 # %% ../nbs/03_encodings.ipynb #73dc6402
-def _rng(seed) -> np.random.Generator:
-    "A NumPy Generator from a seed, a Generator, or None (fresh entropy)."
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
 def pitch_shift(notes: Notes, seed=None, max_semitones: int = 6, low: int = 21, high: int = 108) -> Notes:
     "`notes` transposed by a random shift in ±`max_semitones` that keeps them within low..high (else unchanged)."
     k = np.arange(-max_semitones, max_semitones + 1)
     if len(notes): k = k[(notes.pitch.min() + k >= low) & (notes.pitch.max() + k <= high)]
-    shift = int(_rng(seed).choice(k)) if len(k) else 0
-    out = transpose(notes, shift)
-    out.meta["pitch_shift"] = shift
-    return out
+    shift = int(np.random.default_rng(seed).choice(k)) if len(k) else 0
+    return replace(transpose(notes, shift), meta={**notes.meta, "pitch_shift": shift})
 
 def time_stretch(notes: Notes, seed=None, low: float = 0.95, high: float = 1.05) -> Notes:
     "`notes` with every time multiplied by one random factor in [low, high]."
-    f = float(_rng(seed).uniform(low, high))
+    f = float(np.random.default_rng(seed).uniform(low, high))
     return replace(notes, start=notes.start * f, end=notes.end * f, meta={**notes.meta, "time_stretch": f})
 
 def velocity_jitter(notes: Notes, seed=None, scale: float = 8.0) -> Notes:
     "`notes` with Gaussian noise (sd `scale`) added to each velocity, kept within 1..127."
-    noise = np.round(_rng(seed).normal(0, scale, len(notes))).astype(np.int64)
+    noise = np.round(np.random.default_rng(seed).normal(0, scale, len(notes))).astype(np.int64)
     return replace(notes, velocity=np.clip(notes.velocity + noise, 1, 127), meta={**notes.meta, "velocity_jitter": scale})
 
 def augment(notes: Notes, seed=None, max_semitones: int = 6, stretch=(0.95, 1.05), velocity_scale: float = 8.0) -> Notes:
     "`notes` pitch-shifted, time-stretched and velocity-jittered, with one random generator."
-    rng = _rng(seed)
-    out = pitch_shift(notes, rng, max_semitones)
-    out = time_stretch(out, rng, *stretch)
+    rng = np.random.default_rng(seed)
+    out = time_stretch(pitch_shift(notes, rng, max_semitones), rng, *stretch)
     return velocity_jitter(out, rng, velocity_scale)
 
 # %% ../nbs/03_encodings.ipynb #d2aadd4f
-ENCODINGS = {c.name: c for c in (NoteChordEncoding, NoteOffsetDurationEncoding, PerformanceEncoding,
+class NoteTripleEncoding(NoteOffsetDurationEncoding):
+    "The (pitch, offset, duration) triples flattened: three token ids per note, one flat array per piece."
+    name = "note_triples"
+    def encode(self, notes: Notes) -> np.ndarray: return super().encode(notes).reshape(-1)
+
+ENCODINGS = {c.name: c for c in (NoteChordEncoding, NoteOffsetDurationEncoding, NoteTripleEncoding, PerformanceEncoding,
                                  PianoRollEncoding, MultiHotDurationEncoding, JSBChoraleEncoding)}
 
 def encoding_from_config(config: dict) -> Encoding:

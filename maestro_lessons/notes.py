@@ -15,14 +15,16 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['COLUMNS', 'NOTE_LIMITS', 'Notes', 'MidiError', 'check_structure', 'pedal_intervals', 'apply_pedal',
-           'tick_to_second_fn', 'read_notes', 'plot_piano_roll', 'max_polyphony', 'same_pitch_overlaps', 'part_count',
-           'note_checks', 'note_problems', 'check_collection', 'summarize_checks', 'plot_note_checks']
+           'tick_to_second_fn', 'read_notes', 'read_corpus_stats', 'plot_piano_roll', 'max_polyphony',
+           'same_pitch_overlaps', 'part_count', 'note_checks', 'note_problems', 'check_collection', 'summarize_checks',
+           'plot_note_checks']
 
 # %% ../nbs/02_notes.ipynb #9aa4c5ff
 COLUMNS = ("pitch", "start", "end", "velocity", "program", "track", "is_drum")
 _DTYPES = dict(pitch=np.int16, start=np.float64, end=np.float64, velocity=np.int16,
                program=np.int16, track=np.int16, is_drum=bool)
 
+# %% ../nbs/02_notes.ipynb #9b1e4c70
 @dataclass(repr=False, eq=False)
 class Notes:
     "A table of notes: one NumPy array per column, times in `unit` ('second' or 'beat')."
@@ -44,39 +46,24 @@ class Notes:
             if v.shape != (n,): raise ValueError(f"column {c!r} has shape {v.shape}, expected ({n},)")
             setattr(self, c, v)
 
-    @classmethod
-    def _from_columns(cls, unit, meta, *cols):
-        "A Notes from columns already in the right dtypes (no checks: for readers that guarantee them)."
-        self = object.__new__(cls)
-        self.__dict__.update(zip(COLUMNS, cols), unit=unit, meta=meta)
-        return self
-
     def __len__(self): return len(self.pitch)
     def __getitem__(self, key):
         "A column by name, or the rows selected by a mask, an index array or a slice."
-        return getattr(self, key) if isinstance(key, str) and key in COLUMNS else self._take(key)
-    @property
-    def columns(self): return list(COLUMNS)
+        if isinstance(key, str) and key in COLUMNS: return getattr(self, key)
+        return Notes(**{c: getattr(self, c)[key] for c in COLUMNS}, unit=self.unit, meta=dict(self.meta))
+    columns = property(lambda self: list(COLUMNS), doc="The column names.")
     @property
     def duration(self) -> float: return float(self.end.max()) if len(self) else 0.0
-
-    def _take(self, idx):
-        "Rows selected by a boolean mask, an index array or a slice."
-        return Notes(**{c: getattr(self, c)[idx] for c in COLUMNS}, unit=self.unit, meta=dict(self.meta))
 
     def to_df(self):
         "The notes as a pandas DataFrame."
         import pandas as pd
         return pd.DataFrame({c: getattr(self, c) for c in COLUMNS})
-
-    def __repr__(self):
+    def _title(self):
         src = Path(self.meta["path"]).name if "path" in self.meta else "notes"
-        return f"Notes({src}: {len(self)} notes, {self.duration:.2f} {self.unit}s)\n{self.to_df().head(8)}"
-
-    def _repr_html_(self):
-        src = Path(self.meta["path"]).name if "path" in self.meta else "notes"
-        return (f"<p><b>{src}</b>: {len(self)} notes, {self.duration:.2f} {self.unit}s</p>"
-                + self.to_df().head(8).to_html(index=False))
+        return f"{src}: {len(self)} notes, {self.duration:.2f} {self.unit}s"
+    def __repr__(self): return f"Notes({self._title()})\n{self.to_df().head(8)}"
+    def _repr_html_(self): return f"<p><b>{self._title()}</b></p>" + self.to_df().head(8).to_html(index=False)
 
 # %% ../nbs/02_notes.ipynb #3b7e60a3
 class MidiError(Exception):
@@ -109,6 +96,7 @@ def _unwrap_rmid(data: bytes) -> bytes:
         if i > 0: return data[i:]
     return data
 
+# %% ../nbs/02_notes.ipynb #5c7d2e81
 def check_structure(data: bytes, path="<bytes>") -> tuple[int, int, int]:
     "Check the header and chunk lengths of MIDI `data`; return (format, n_tracks, division)."
     if len(data) == 0: raise MidiError(path, "empty file (0 bytes)")
@@ -215,6 +203,23 @@ def _parse(data: bytes, path):
     try: return symusic.Score.from_midi(data)
     except Exception as e: raise MidiError(path, f"corrupt MIDI data ({e})") from None
 
+def _ticks_to_unit(score, unit: str):
+    "A function converting tick arrays to seconds or beats for `score`."
+    tpq = score.ticks_per_quarter
+    if unit == "beat": return lambda t: t / tpq
+    tempos = score.tempos.numpy()
+    if len(tempos["time"]) == 0 or (len(tempos["time"]) == 1 and tempos["time"][0] == 0):
+        us = tempos["mspq"][0] if len(tempos["time"]) else 500_000     # one tempo: a single scale factor
+        return lambda t: t * (us / tpq / 1e6)
+    return tick_to_second_fn(tempos["time"], tempos["mspq"], tpq)
+
+def _notes_from_columns(unit: str, meta: dict, *cols) -> Notes:
+    "A Notes from columns already in the right dtypes (no checks: for readers that guarantee them)."
+    notes = object.__new__(Notes)
+    notes.__dict__.update(zip(COLUMNS, cols), unit=unit, meta=meta)
+    return notes
+
+# %% ../nbs/02_notes.ipynb #6e8f3a92
 def _merged_tracks(score, drums: bool, pedal: bool):
     "All kept tracks' notes as columns in ticks (pedal applied), and the number of drum notes left out."
     keep, arrays, n_drum = [], [], 0
@@ -244,16 +249,6 @@ def _merged_tracks(score, drums: bool, pedal: bool):
             per_track([tr.program for _, tr, _ in keep], np.int16), per_track([i for i, _, _ in keep], np.int16),
             per_track([tr.is_drum for _, tr, _ in keep], bool)), n_drum
 
-def _ticks_to_unit(score, unit: str):
-    "A function converting tick arrays to seconds or beats for `score`."
-    tpq = score.ticks_per_quarter
-    if unit == "beat": return lambda t: t / tpq
-    tempos = score.tempos.numpy()
-    if len(tempos["time"]) == 0 or (len(tempos["time"]) == 1 and tempos["time"][0] == 0):
-        us = tempos["mspq"][0] if len(tempos["time"]) else 500_000     # one tempo: a single scale factor
-        return lambda t: t * (us / tpq / 1e6)
-    return tick_to_second_fn(tempos["time"], tempos["mspq"], tpq)
-
 # %% ../nbs/02_notes.ipynb #4b01cef7
 def read_notes(path, unit: str = "second", drums: bool = False, pedal: bool = True) -> Notes:
     "The notes of the MIDI file at `path`, all tracks merged, sorted by onset; `unit` is 'second' or 'beat'."
@@ -268,8 +263,22 @@ def read_notes(path, unit: str = "second", drums: bool = False, pedal: bool = Tr
     order = np.lexsort((pitch, start))
     meta = dict(path=str(path), ticks_per_quarter=score.ticks_per_quarter, drum_notes_dropped=n_drum,
                 track_names=[t.name for t in score.tracks])
-    return Notes._from_columns(unit, meta, pitch[order], to_unit(start[order]).astype(np.float64),
-                               to_unit(end[order]).astype(np.float64), vel[order], prog[order], track[order], drum[order])
+    return _notes_from_columns(unit, meta, pitch[order], to_unit(start[order]).astype(np.float64),
+                              to_unit(end[order]).astype(np.float64), vel[order], prog[order], track[order], drum[order])
+
+# %% ../nbs/02_notes.ipynb #7d3a9c15
+def read_corpus_stats(manifest, progress: bool = True):
+    "Notes, duration and pitch range of every readable piece of `manifest`, and the files that failed with the reason."
+    import pandas as pd
+    from tqdm.auto import tqdm
+    rows, failed = [], []
+    for r in tqdm(manifest.itertuples(), total=len(manifest), desc="reading MIDI", unit="file", disable=not progress):
+        try: n = read_notes(r.path)
+        except MidiError as e: failed.append(dict(id=r.id, composer=r.composer, path=r.path, reason=e.problem)); continue
+        rows.append(dict(id=r.id, composer=r.composer, notes=len(n), seconds=n.duration,
+                         lowest=int(n.pitch.min()), highest=int(n.pitch.max())))
+    return (pd.DataFrame(rows, columns=["id", "composer", "notes", "seconds", "lowest", "highest"]),
+            pd.DataFrame(failed, columns=["id", "composer", "path", "reason"]))
 
 # %% ../nbs/02_notes.ipynb #a76c4244
 def plot_piano_roll(notes: Notes, ax=None, title: str | None = None, color_by: str = "track",

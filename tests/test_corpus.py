@@ -7,11 +7,15 @@ import pandas as pd
 import pytest
 
 from maestro_lessons.corpus import (load_manifest, verify_corpus, scan_folder, read_maestro_csv, split_pieces,
-                                    check_split, piece_groups, read_corpus_stats, load_jsb_chorales)
+                                    check_split, piece_groups, manifest_stats, summarize, load_jsb_chorales)
+from maestro_lessons.notes import read_corpus_stats
 from maestro_lessons.files import data_dir, cache_dir
 
 @pytest.fixture(scope="module")
 def manifest(): return load_manifest()
+
+@pytest.fixture(scope="module")
+def split(manifest): return split_pieces(manifest)          # seed 0; computed once (about 10 s on the whole corpus)
 
 def test_manifest_columns_and_composers(manifest):
     assert {"id", "composer", "title", "work", "m21_path", "n_notes", "duration_s", "sha256", "path"} <= set(manifest.columns)
@@ -44,8 +48,18 @@ def test_every_corpus_piece_reads_and_matches_manifest(manifest):
     assert got.notes.to_dict() == manifest.set_index("id").n_notes.to_dict()
     assert np.allclose(got.seconds.reindex(manifest.id).to_numpy(), manifest.duration_s.to_numpy(), atol=1e-6)
 
-def test_split_has_no_leak_and_covers_composers(manifest):
-    split = split_pieces(manifest)
+def test_report_from_the_manifest_equals_the_report_from_the_files(manifest):
+    stats, _ = read_corpus_stats(manifest.head(300), progress=False)
+    pd.testing.assert_frame_equal(summarize(manifest_stats(manifest.head(300))), summarize(stats[["id", "composer", "notes", "seconds"]]),
+                                  check_exact=False, atol=1e-6)
+    total = summarize(manifest_stats(manifest)).loc["total"]
+    assert total.pieces == len(manifest) and total.notes == manifest.n_notes.sum()
+
+def test_manifest_stats_needs_recorded_counts(tmp_path):
+    with pytest.raises(ValueError, match="read_corpus_stats"):
+        manifest_stats(pd.DataFrame({"id": ["a"], "composer": ["X"], "path": ["a.mid"]}))
+
+def test_split_has_no_leak_and_covers_composers(manifest, split):
     assert check_split(manifest, split).empty
     for comp, s in split.groupby(manifest.composer):
         assert (s == "train").any(), comp
@@ -53,21 +67,20 @@ def test_split_has_no_leak_and_covers_composers(manifest):
     for comp in many:                                   # composers with many works appear on all three sides
         assert set(split[manifest.composer == comp]) == {"train", "valid", "test"}, comp
 
-def test_palestrina_masses_stay_whole(manifest):
+def test_palestrina_masses_stay_whole(manifest, split):
     pal = manifest[manifest.composer == "Palestrina"]
-    split = split_pieces(manifest)[pal.index]
-    per_mass = split.groupby(pal.work).nunique()
+    per_mass = split[pal.index].groupby(pal.work).nunique()
     assert (per_mass == 1).all() and (pal.work.value_counts() > 1).any()
 
-def test_identical_files_stay_on_one_side(manifest):
+def test_identical_files_stay_on_one_side(manifest, split):
     # the corpus holds real duplicates (one tune printed in two collections, or twice in one)
     dup = manifest[manifest.sha256.duplicated(keep=False)]
     assert len(dup) > 0
-    split = split_pieces(manifest)[dup.index]
-    assert (split.groupby(dup.sha256).nunique() == 1).all()
+    assert (split[dup.index].groupby(dup.sha256).nunique() == 1).all()
 
-def test_different_seed_gives_different_split(manifest):
-    assert (split_pieces(manifest, seed=1) != split_pieces(manifest, seed=0)).any()
+def test_same_seed_same_split_other_seed_other_split(manifest, split):
+    assert split_pieces(manifest, seed=0).equals(split)
+    assert (split_pieces(manifest, seed=1) != split).any()
 
 def test_copies_of_a_file_are_grouped_even_with_different_titles():
     df = pd.DataFrame({"id": list("abcd"), "composer": ["X"] * 4, "work": ["w1", "w2", "w3", "w4"],

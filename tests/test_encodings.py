@@ -11,8 +11,8 @@ import pytest
 from maestro_lessons.corpus import load_manifest, load_jsb_chorales
 from maestro_lessons.notes import Notes, read_notes
 from maestro_lessons.encodings import (
-    SPECIALS, Vocab, NoteChordEncoding, NoteOffsetDurationEncoding, PerformanceEncoding, PianoRollEncoding,
-    MultiHotDurationEncoding, JSBChoraleEncoding, encoding_from_config, pitch_name, normal_order, jsb_frames,
+    SPECIALS, Vocab, NoteChordEncoding, NoteOffsetDurationEncoding, NoteTripleEncoding, PerformanceEncoding,
+    PianoRollEncoding, MultiHotDurationEncoding, JSBChoraleEncoding, ENCODINGS, encoding_from_config, pitch_name, normal_order, jsb_frames,
     jsb_to_notes, estimate_key, transpose, normalize_key, key_shift, Key, pitch_shift, time_stretch,
     velocity_jitter, augment)
 
@@ -55,7 +55,8 @@ def test_vocab_save_load_and_errors(tmp_path):
     assert json.loads((tmp_path / "v.json").read_text())["tokens"][:3] == ["<pad>", "<bos>", "<eos>"]
     with pytest.raises(ValueError, match="duplicate"): Vocab(["a", "a"])
 
-ALL = [NoteChordEncoding(), NoteOffsetDurationEncoding(), PerformanceEncoding(), PerformanceEncoding(velocity=False),
+ALL = [NoteChordEncoding(), NoteOffsetDurationEncoding(), NoteTripleEncoding(), NoteTripleEncoding(step=1 / 4, max_offset=64),
+       PerformanceEncoding(), PerformanceEncoding(velocity=False),
        PerformanceEncoding(composers=["Bach", "Haydn"]), PianoRollEncoding(), MultiHotDurationEncoding(),
        JSBChoraleEncoding()]
 
@@ -68,6 +69,46 @@ def test_config_is_json_and_rebuilds_the_encoding(enc, tmp_path):
     if hasattr(enc, "vocab"):
         assert again.vocab == enc.vocab and enc.vocab.tokens[:3] == list(SPECIALS)
         enc.vocab.save(tmp_path / "v.json"); assert Vocab.load(tmp_path / "v.json") == enc.vocab
+
+def test_every_encoding_is_registered():
+    assert {type(e) for e in ALL} == set(ENCODINGS.values())
+    assert all(ENCODINGS[c.name] is c for c in ENCODINGS.values())
+
+@pytest.mark.parametrize("enc", ALL, ids=lambda e: repr(e)[:40])
+def test_layout_is_public_contiguous_and_covers_the_vocabulary(enc):
+    spans = list(enc.layout.values())
+    assert spans[0].start == 0 and all(a.stop == b.start for a, b in zip(spans, spans[1:]))
+    size = enc.vocab_size if hasattr(enc, "vocab") else enc.n_keys + (enc.name == "multi_hot_duration")
+    assert spans[-1].stop == size
+    for field, r in enc.layout.items():
+        assert getattr(enc, f"{field}0") == r.start
+    if hasattr(enc, "vocab"):
+        assert enc.tokens(enc.layout["special"]) == list(SPECIALS)
+        prefix = {"note": "", "pitch": "", "chord": "", "offset": "OFFSET_", "duration": "DURATION_", "on": "NOTE_ON_",
+                  "off": "NOTE_OFF_", "shift": "TIME_SHIFT_", "velocity": "VELOCITY_", "composer": "<composer=", "step": "STEP"}
+        for field, r in enc.layout.items():
+            if field != "special": assert all(t.startswith(prefix[field]) for t in enc.tokens(r)), field
+        if "pitch" in enc.layout or "note" in enc.layout:
+            r = enc.layout.get("pitch", enc.layout.get("note"))
+            assert enc.tokens(r) == [pitch_name(p) for p in range(128)]
+
+def test_triple_layout_numbers_and_former_private_names():
+    for enc in (NoteOffsetDurationEncoding(), NoteTripleEncoding()):
+        assert (enc.pitch0, enc.offset0, enc.duration0, enc.sizes) == (3, 131, 324, (128, 193, 192))
+        assert (enc._off0, enc._dur0) == (enc.offset0, enc.duration0)      # kept until every reader uses the public names
+    small = NoteTripleEncoding(max_offset=96, max_duration=48)
+    assert small.sizes == (128, 97, 48) and small.duration0 == 3 + 128 + 97 and small.vocab_size == 3 + 128 + 97 + 48
+    nc = NoteChordEncoding()
+    assert (nc.note0, nc.chord0, nc._note0, nc._chord0) == (3, 131, 3, 131) and len(nc.layout["chord"]) == 4095
+
+def test_note_triples_are_the_flattened_triples(corpus):
+    m, _, beats = corpus
+    nod, flat = NoteOffsetDurationEncoding(), NoteTripleEncoding()
+    for x in beats[::500]:
+        ids = flat.encode(x)
+        assert ids.ndim == 1 and np.array_equal(ids, nod.encode(x).ravel())
+        a, b = flat.decode(ids), nod.decode(nod.encode(x))
+        assert np.array_equal(a.pitch, b.pitch) and np.allclose(a.start, b.start) and np.allclose(a.end, b.end)
 
 def test_unknown_config():
     with pytest.raises(ValueError, match="unknown encoding"): encoding_from_config({"name": "midi-like"})
