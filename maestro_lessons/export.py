@@ -243,11 +243,11 @@ def _short(tok: str, step: float) -> str:
 def token_times(ids, encoding) -> np.ndarray:
     "The time (in the encoding's unit) at which each token acts, for the event and note/chord encodings."
     ids = np.asarray(ids, np.int64).ravel()
-    if hasattr(encoding, "shift0"):                                   # performance events
+    if "shift" in encoding.layout:                                   # performance events
         shift = np.where((ids >= encoding.shift0) & (ids < encoding.velocity0), ids - encoding.shift0 + 1, 0)
         return (np.cumsum(shift) - shift) * encoding.step
-    if hasattr(encoding, "_chord0"):                                  # note/chord strings: one onset per token
-        valid = (ids >= encoding._note0) & (ids < len(encoding.vocab))
+    if "chord" in encoding.layout:                                  # note/chord strings: one onset per token
+        valid = (ids >= encoding.note0) & (ids < encoding.layout["chord"].stop)
         return (np.cumsum(valid) - valid) * encoding.step
     raise ValueError(f"token_times knows performance and note/chord encodings, not {type(encoding).__name__}")
 
@@ -257,9 +257,9 @@ def _started_by(ids, encoding, times, which, notes: Notes) -> np.ndarray:
     for i in which:
         if not 0 <= i < len(ids): continue
         same_onset = np.isclose(notes.start, times[i])
-        if hasattr(encoding, "shift0"):
+        if "shift" in encoding.layout:
             if encoding.on0 <= ids[i] < encoding.off0: flag[same_onset & (notes.pitch == ids[i] - encoding.on0)] = 1
-        elif encoding._note0 <= ids[i] < len(encoding.vocab): flag[same_onset] = 1
+        elif encoding.note0 <= ids[i] < encoding.layout["chord"].stop: flag[same_onset] = 1
     return flag
 
 # %% ../nbs/10_export.ipynb #fbfc6eae
@@ -280,7 +280,7 @@ def plot_tokens(ids, encoding, start: int = 0, n: int = 60, mark=None, width: fl
     for k in range(1, len(t)): row[k] = row[k - 1] + 1 if t[k] == t[k - 1] else 0
     fig, (ax_roll, ax_tok) = plt.subplots(2, 1, sharex=True, figsize=(width, 3 + 0.22 * (row.max() + 1)),
                                           height_ratios=[3, 0.22 * (row.max() + 1) + .4], layout="constrained")
-    t0, t1 = t[0], t[-1] + (step if not hasattr(encoding, "shift0") else 0.1)
+    t0, t1 = t[0], t[-1] + (step if not "shift" in encoding.layout else 0.1)
     plot_piano_roll(shown, ax=ax_roll, start=t0, end=t1, color_by="track",
                     title="notes" + (" (orange: started by a marked token)" if marked else ""))
     is_mark = np.isin(idx, marked)

@@ -21,7 +21,7 @@ def build_note_chord_model(vocab_size: int, units: int = 256, n_layers: int = 2,
     return build_generator(vocab_size, embed_dim=64, units=units, n_layers=n_layers, dropout=dropout, name="note_chord")
 
 # %% ../nbs/A3_seed_models.ipynb #264861fb
-def build_note_offset_duration(sizes: tuple = (128, 193, 192), heads=("pitch", "offset", "duration"),
+def build_note_offset_duration(sizes: tuple = NoteOffsetDurationEncoding().sizes, heads=("pitch", "offset", "duration"),
                                embed_dim: int = 32, units: int = 128, n_layers: int = 1, dropout: float = 0.2):
     "An LSTM reading (batch, time, 3) pitch/offset/duration indices with one logits head per name in `heads`."
     import keras
@@ -40,7 +40,7 @@ def build_note_offset_duration(sizes: tuple = (128, 193, 192), heads=("pitch", "
 def triples_to_fields(ids, encoding: NoteOffsetDurationEncoding) -> np.ndarray:
     "(notes, 3) token ids of `NoteOffsetDurationEncoding` → 0-based (pitch, offset, duration) indices."
     t = np.asarray(ids, np.int64).reshape(-1, 3)
-    return np.stack([t[:, 0] - len(SPECIALS), t[:, 1] - encoding._off0, t[:, 2] - encoding._dur0], 1).astype(np.int32)
+    return np.stack([t[:, 0] - encoding.pitch0, t[:, 1] - encoding.offset0, t[:, 2] - encoding.duration0], 1).astype(np.int32)
 
 # %% ../nbs/A3_seed_models.ipynb #fa8fba67
 def maestro_loss(n_keys: int = 88, harshness: float = 0.05):

@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from maestro_lessons.corpus import load_manifest, read_corpus_stats, scan_folder
+from maestro_lessons.corpus import load_manifest, scan_folder
 from maestro_lessons.encodings import PerformanceEncoding
-from maestro_lessons.notes import MidiError, read_notes
+from maestro_lessons.notes import MidiError, read_corpus_stats, read_notes
 from maestro_lessons.sequences import TokenCache, token_cache
 
 HERE = Path(__file__).resolve()
