@@ -15,7 +15,8 @@ import pandas as pd
 
 from .files import atomic_file, cache_dir, remove_stale_tmp, worker_map
 from .notes import MidiError, read_notes
-from .sequences import cache_key, cache_settings, gather_windows, piece_hashes, window_index
+from .sequences import (TokenWriter, cache_key, cache_settings, check_classes, gather_windows, piece_hashes,
+                                       token_dtype, window_index)
 
 # %% auto #0
 __all__ = ['CUDNN_RULES', 'SHARD_FORMAT', 'devices', 'precision_policy', 'device_summary', 'use_mixed_precision',
@@ -198,12 +199,10 @@ def extract_features(tasks, encoding, read_kw: dict | None = None, workers: int 
     yield from worker_map(job, tasks, (encoding, read_kw or {}), workers or os.cpu_count() or 1, chunksize=chunk)
 
 # %% ../nbs/12_scale.ipynb #226c40fe
-def _save_shard(path: Path, toks: list, ids: list, labels: list, failed: list, dtype):
-    "Write one shard (.npz: tokens, offsets, labels, ids, failed) atomically."
-    offsets = np.concatenate([[0], np.cumsum([len(t) for t in toks], dtype=np.int64)]).astype(np.int64)
-    tokens = np.concatenate(toks).astype(dtype) if toks else np.zeros(0, dtype)
-    atomic_file(path, lambda tmp: np.savez(tmp, tokens=tokens, offsets=offsets, labels=np.array(labels, np.int32),
-                                             ids=np.array(ids, dtype=str), failed=np.array(json.dumps(failed))))
+def _save_shard(path: Path, writer: TokenWriter):
+    "Write the pieces a `TokenWriter` kept as one shard (.npz: tokens, offsets, labels, ids, failed), atomically."
+    arrays = writer.arrays()
+    atomic_file(path, lambda tmp: np.savez(tmp, **arrays, failed=np.array(json.dumps(writer.failed))))
 
 def _shard_name(k: int) -> str: return f"shard-{k:05d}.npz"
 
@@ -218,8 +217,7 @@ def build_shards(manifest: pd.DataFrame, encoding, classes=None, root=None, shar
     "The sharded token cache of `manifest` (augmented rows included): reused, finished, or built on all cores."
     from contextlib import closing
     from tqdm.auto import tqdm
-    classes = sorted(manifest["composer"].unique()) if classes is None else list(classes)
-    if missing := set(manifest["composer"]) - set(classes): raise ValueError(f"composers not in `classes`: {sorted(missing)}")
+    classes = check_classes(manifest, classes)
     settings = dict(cache_settings(encoding, classes, **read_kw), shard_format=SHARD_FORMAT, shard_pieces=shard_pieces)
     seeds = manifest["augment_seed"].tolist() if "augment_seed" in manifest else [None] * len(manifest)
     ids, paths, composers = manifest["id"].astype(str).tolist(), manifest["path"].astype(str).tolist(), manifest["composer"].tolist()
@@ -228,24 +226,19 @@ def build_shards(manifest: pd.DataFrame, encoding, classes=None, root=None, shar
     if (folder / "index.json").exists(): return ShardCache.load(folder)
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(folder)
-    t0, n, label_of = time.perf_counter(), len(manifest), {c: i for i, c in enumerate(classes)}
-    dtype = np.int16 if encoding.vocab_size <= np.iinfo(np.int16).max else np.int32
+    t0, n = time.perf_counter(), len(manifest)
     rows = lambda k: range(k * shard_pieces, min((k + 1) * shard_pieces, n))
     todo = [k for k in range(-(-n // shard_pieces)) if not (folder / _shard_name(k)).exists()]   # resume: skip done shards
     tasks = ((paths[i], seeds[i]) for k in todo for i in rows(k))           # lazy: the pool takes them as it goes
     with closing(extract_features(tasks, encoding, settings["read"], workers)) as results, \
          tqdm(total=sum(len(rows(k)) for k in todo), desc="encoding", unit="piece", disable=not progress) as bar:
         for k in todo:
-            toks, kept, labels, failed = [], [], [], []
+            writer = TokenWriter(encoding, classes)                          # the sequences lesson's checks and labels
             for i in rows(k):
-                t, why = next(results); bar.update()
-                if why is not None: failed.append(dict(id=ids[i], composer=composers[i], path=paths[i], reason=why)); continue
-                if len(t) and (t.min() < 0 or t.max() >= encoding.vocab_size):
-                    raise ValueError(f"{paths[i]}: token ids outside 0..{encoding.vocab_size - 1}")
-                toks.append(t); kept.append(ids[i]); labels.append(label_of[composers[i]])
-            _save_shard(folder / _shard_name(k), toks, kept, labels, failed, dtype)
+                writer.add(ids[i], composers[i], paths[i], *next(results)); bar.update()
+            _save_shard(folder / _shard_name(k), writer)
     shards = [_shard_summary(folder / _shard_name(k)) for k in range(-(-n // shard_pieces))]
-    index = dict(key=key, settings=settings, dtype=np.dtype(dtype).name, files=n,
+    index = dict(key=key, settings=settings, dtype=token_dtype(encoding.vocab_size).name, files=n,
                  shards=[{c: s[c] for c in ("file", "pieces", "tokens")} for s in shards],
                  failed=[f for s in shards for f in s["failed"]], n_pieces=sum(s["pieces"] for s in shards),
                  n_tokens=sum(s["tokens"] for s in shards), build_seconds=round(time.perf_counter() - t0, 2),
@@ -292,6 +285,7 @@ def shard_windows(path, length: int, extra: int = 0, stride: int | None = None, 
     for b in range(0, len(order), block):
         yield gather_windows(tokens, starts[b:b + block], ends[b:b + block], length + extra, pad_id), labels[piece[b:b + block]]
 
+# %% ../nbs/12_scale.ipynb #b2f0c002
 def _lm_pair(w, y): return w[:, :-1], w[:, 1:]           # inputs, and targets shifted by one token
 def _classifier_pair(w, y): return w, y
 

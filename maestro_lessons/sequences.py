@@ -7,7 +7,7 @@ Docs: https://maestro-lessons.github.io/maestro_lessons/sequences.html.md"""
 # %% ../nbs/04_sequences.ipynb #cde9ec97
 from __future__ import annotations
 
-import hashlib, json, os, shutil, time, uuid
+import hashlib, json, os, shutil, time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,9 +18,10 @@ from .files import cache_dir, sha256_file, tmp_beside, remove_stale_tmp, read_np
 from .notes import MidiError, read_notes
 
 # %% auto #0
-__all__ = ['CACHE_FORMAT', 'cache_settings', 'piece_hashes', 'cache_key', 'encode_file', 'encoded_pieces', 'write_cache',
-           'CacheError', 'check_cache', 'TokenCache', 'token_cache', 'window_index', 'gather_windows',
-           'pad_or_truncate', 'pieces_by_split', 'classifier_dataset', 'lm_dataset', 'class_weights']
+__all__ = ['CACHE_FORMAT', 'cache_settings', 'piece_hashes', 'cache_key', 'encode_file', 'encoded_pieces', 'token_dtype',
+           'check_classes', 'check_piece_tokens', 'TokenWriter', 'write_cache', 'CacheError', 'check_cache',
+           'read_cache_files', 'TokenCache', 'token_cache', 'window_index', 'gather_windows', 'pad_or_truncate',
+           'pieces_by_split', 'classifier_dataset', 'lm_dataset', 'class_weights']
 
 # %% ../nbs/04_sequences.ipynb #9ffc560c
 CACHE_FORMAT = 1     # bump when the layout of a cache folder changes
@@ -54,6 +55,55 @@ def encoded_pieces(paths, encoding, read_kw: dict | None = None, workers: int = 
     yield from worker_map(job, [str(p) for p in paths], (encoding, read_kw or {}), workers,
                           progress=progress, desc="encoding", unit="piece")
 
+# %% ../nbs/04_sequences.ipynb #a1f0c001
+def token_dtype(vocab_size: int) -> np.dtype:
+    "The integer type of cached tokens: int16 when every id of the vocabulary fits in it, else int32."
+    return np.dtype(np.int16 if vocab_size <= np.iinfo(np.int16).max else np.int32)
+
+def check_classes(manifest: pd.DataFrame, classes=None) -> list[str]:
+    "The label names: `classes`, or the manifest's composers sorted; a ValueError when a composer has none."
+    classes = sorted(manifest["composer"].unique()) if classes is None else list(classes)
+    if missing := set(manifest["composer"]) - set(classes): raise ValueError(f"composers not in `classes`: {sorted(missing)}")
+    return classes
+
+def check_piece_tokens(toks, encoding, path="") -> np.ndarray:
+    "`toks` as an array; a ValueError naming `path` unless they are one id per position, inside the vocabulary."
+    toks = np.asarray(toks)
+    if toks.ndim != 1:
+        raise ValueError(f"{path}: {type(encoding).__name__} gives ids of shape {toks.shape}; the token cache "
+                         "holds one id per position (flatten multi-column ids before caching them)")
+    if len(toks) and (toks.min() < 0 or toks.max() >= encoding.vocab_size):
+        raise ValueError(f"{path}: token ids outside 0..{encoding.vocab_size - 1}")
+    return toks
+
+# %% ../nbs/04_sequences.ipynb #a1f0c004
+class TokenWriter:
+    "Checked, labelled pieces for a token cache: tokens streamed to `out` (a binary file) or kept in memory."
+    def __init__(self, encoding, classes, out=None):
+        self.encoding, self.dtype, self.out = encoding, token_dtype(encoding.vocab_size), out
+        self.label_of = {str(c): i for i, c in enumerate(classes)}
+        self.chunks, self.lengths, self.ids, self.labels, self.failed = [], [], [], [], []
+
+    def add(self, id, composer, path, toks, why: str | None = None):
+        "Add one piece's tokens, or (when `why` says why it could not be read) list it as failed."
+        if why is not None:
+            self.failed.append(dict(id=str(id), composer=str(composer), path=str(path), reason=why)); return
+        if str(composer) not in self.label_of: raise ValueError(f"{path}: composer {composer!r} is not one of the classes")
+        toks = check_piece_tokens(toks, self.encoding, path).astype(self.dtype)
+        if self.out is None: self.chunks.append(toks)
+        else: self.out.write(toks.tobytes())
+        self.lengths.append(len(toks)); self.ids.append(str(id)); self.labels.append(self.label_of[str(composer)])
+
+    @property
+    def offsets(self) -> np.ndarray:
+        "int64, one more than the pieces: where each piece starts in the tokens, and the end."
+        return np.concatenate([[0], np.cumsum(self.lengths, dtype=np.int64)]).astype(np.int64)
+
+    def arrays(self) -> dict:
+        "The pieces kept in memory: tokens, offsets, labels (int32) and ids."
+        tokens = np.concatenate(self.chunks) if self.chunks else np.zeros(0, self.dtype)
+        return dict(tokens=tokens, offsets=self.offsets, labels=np.array(self.labels, np.int32), ids=np.array(self.ids, dtype=str))
+
 # %% ../nbs/04_sequences.ipynb #d8afb5bb
 def _write_npy_from_raw(raw: Path, npy: Path, dtype, n: int):
     "Write an .npy file of `n` values of `dtype` whose bytes are in the file `raw`, without loading them."
@@ -71,29 +121,18 @@ def write_cache(folder, manifest: pd.DataFrame, encoding, settings: dict, key: s
     remove_stale_tmp(folder.parent, key)
     tmp = tmp_beside(folder)
     tmp.mkdir()
-    dtype = np.int16 if encoding.vocab_size <= np.iinfo(np.int16).max else np.int32
-    label_of = {c: i for i, c in enumerate(settings["classes"])}
     try:
-        t0, lengths, ids, labels, failed = time.perf_counter(), [], [], [], []
+        t0 = time.perf_counter()
         with open(tmp / "tokens.raw", "wb") as out:
+            w = TokenWriter(encoding, settings["classes"], out)
             pieces = encoded_pieces(manifest["path"], encoding, settings["read"], workers, progress)
-            for row, (toks, why) in zip(manifest.itertuples(), pieces):
-                if why is not None:
-                    failed.append(dict(id=str(row.id), composer=str(row.composer), path=str(row.path), reason=why)); continue
-                if toks.ndim != 1:
-                    raise ValueError(f"{row.path}: {type(encoding).__name__} gives ids of shape {toks.shape}; the token cache "
-                                     "holds one id per position (flatten multi-column ids before caching them)")
-                if len(toks) and (toks.min() < 0 or toks.max() >= encoding.vocab_size):
-                    raise ValueError(f"{row.path}: token ids outside 0..{encoding.vocab_size - 1}")
-                out.write(toks.astype(dtype).tobytes())
-                lengths.append(len(toks)); ids.append(str(row.id)); labels.append(label_of[row.composer])
-        offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
-        _write_npy_from_raw(tmp / "tokens.raw", tmp / "tokens.npy", dtype, int(offsets[-1]))
-        np.save(tmp / "offsets.npy", offsets)
-        np.save(tmp / "labels.npy", np.array(labels, np.int32))
-        meta = dict(key=key, settings=settings, ids=ids, failed=failed, n_tokens=int(offsets[-1]),
-                    dtype=np.dtype(dtype).name, build_seconds=round(time.perf_counter() - t0, 2),
-                    created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+            for row, (toks, why) in zip(manifest.itertuples(), pieces): w.add(row.id, row.composer, row.path, toks, why)
+        n = int(w.offsets[-1])
+        _write_npy_from_raw(tmp / "tokens.raw", tmp / "tokens.npy", w.dtype, n)
+        np.save(tmp / "offsets.npy", w.offsets)
+        np.save(tmp / "labels.npy", np.array(w.labels, np.int32))
+        meta = dict(key=key, settings=settings, ids=w.ids, failed=w.failed, n_tokens=n, dtype=w.dtype.name,
+                    build_seconds=round(time.perf_counter() - t0, 2), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         try: os.replace(tmp, folder)
         except OSError:                              # another process finished the same cache first: keep theirs
@@ -124,6 +163,29 @@ def check_cache(folder, meta: dict, tokens, offsets, labels) -> None:
     size = meta["settings"].get("vocab_size")
     if size and len(tokens) and (tokens.min() < 0 or tokens.max() >= size): bad(f"token ids outside the vocabulary of {size}")
 
+def read_cache_files(folder) -> tuple:
+    "The tokens (read-only), offsets, labels and meta of the cache folder `folder`, checked by `check_cache`."
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        tokens = read_npy_aligned(folder / "tokens.npy")
+        offsets, labels = np.load(folder / "offsets.npy"), np.load(folder / "labels.npy")
+    except (OSError, ValueError, EOFError) as e:          # missing or truncated files, bad JSON or .npy headers
+        raise CacheError(folder, f"cannot be read ({type(e).__name__}: {e})") from None
+    check_cache(folder, meta, tokens, offsets, labels)
+    tokens.flags.writeable = False
+    return tokens, offsets, labels, meta
+
+# %% ../nbs/04_sequences.ipynb #a1f0c010
+def _tensor_of(tokens: np.ndarray, share: bool):
+    "`tokens` as a TensorFlow tensor: sharing their memory when `share` and they are 64-byte aligned, else a copy."
+    import tensorflow as tf
+    if not (share and tokens.ctypes.data % 64 == 0): return tf.constant(np.asarray(tokens))
+    was = tokens.flags.writeable
+    tokens.flags.writeable = True                          # DLPack exports writable arrays only
+    try: return tf.experimental.dlpack.from_dlpack(tokens.__dlpack__())
+    finally: tokens.flags.writeable = was
+
 # %% ../nbs/04_sequences.ipynb #4a90a40e
 @dataclass(repr=False, eq=False)
 class TokenCache:
@@ -132,70 +194,40 @@ class TokenCache:
     offsets: np.ndarray
     labels: np.ndarray
     meta: dict
-    path: Path | None = None
+    path: Path | None = None     # the folder it was read from (its tokens are aligned: TensorFlow may share them)
     built: bool = False          # True when this call built the folder, False when it was reused
     _tensor: object = field(default=None, repr=False)
-    _shareable: bool = field(default=False, repr=False)   # tokens read by `load`, aligned: TF may share them
-
     @classmethod
     def load(cls, folder) -> "TokenCache":
         "The cache in `folder`, checked: a damaged or foreign folder raises `CacheError` naming the folder and the problem."
-        folder = Path(folder)
-        try:
-            meta = json.loads((folder / "meta.json").read_text())
-            tokens = read_npy_aligned(folder / "tokens.npy")
-            offsets, labels = np.load(folder / "offsets.npy"), np.load(folder / "labels.npy")
-        except (OSError, ValueError, EOFError) as e:          # missing or truncated files, bad JSON or .npy headers
-            raise CacheError(folder, f"cannot be read ({type(e).__name__}: {e})") from None
-        check_cache(folder, meta, tokens, offsets, labels)
-        tokens.flags.writeable = False
-        return cls(tokens, offsets, labels, meta, folder, _shareable=True)
-
+        return cls(*read_cache_files(folder), path=Path(folder))
     def __len__(self): return len(self.offsets) - 1
     def piece(self, i: int) -> np.ndarray: return self.tokens[self.offsets[i]:self.offsets[i + 1]]
-    @property
-    def key(self) -> str: return self.meta["key"]
-    @property
-    def ids(self) -> list[str]: return self.meta["ids"]
-    @property
-    def classes(self) -> list[str]: return self.meta["settings"]["classes"]
-    @property
-    def pad_id(self) -> int: return self.meta["settings"]["pad_id"]
-    @property
-    def lengths(self) -> np.ndarray: return np.diff(self.offsets)
-    @property
-    def failed(self) -> pd.DataFrame: return pd.DataFrame(self.meta["failed"], columns=["id", "composer", "path", "reason"])
-
+    key = property(lambda self: self.meta["key"], doc="The cache's key: a hash of its settings and pieces.")
+    ids = property(lambda self: self.meta["ids"], doc="The id of each piece, in order.")
+    classes = property(lambda self: self.meta["settings"]["classes"], doc="The label names.")
+    pad_id = property(lambda self: self.meta["settings"]["pad_id"], doc="The encoding's padding id.")
+    lengths = property(lambda self: np.diff(self.offsets), doc="The number of tokens of each piece.")
+    failed = property(lambda self: pd.DataFrame(self.meta["failed"], columns=["id", "composer", "path", "reason"]),
+                      doc="The files that could not be read, with the reason.")
     def positions(self, ids) -> np.ndarray:
         "Piece numbers of `ids` in this cache (ids that failed to read have no tokens and are left out)."
         at, bad = {i: k for k, i in enumerate(self.ids)}, set(self.failed.id)
-        unknown = [i for i in map(str, ids) if i not in at and i not in bad]
-        if unknown: raise KeyError(f"not in this cache: {unknown[:5]}")
+        if unknown := [i for i in map(str, ids) if i not in at and i not in bad]: raise KeyError(f"not in this cache: {unknown[:5]}")
         return np.array([at[i] for i in map(str, ids) if i in at], np.int64)
-
     def tensor(self):
         "All tokens as one TensorFlow tensor, made once and shared by every dataset of this cache."
-        if self._tensor is None:
-            import tensorflow as tf
-            t = self.tokens
-            if self._shareable and t.ctypes.data % 64 == 0:
-                t.flags.writeable = True                  # DLPack exports writable arrays only
-                self._tensor = tf.experimental.dlpack.from_dlpack(t.__dlpack__())   # shares t's memory
-                t.flags.writeable = False
-            else: self._tensor = tf.constant(np.asarray(t))                        # a copy
+        if self._tensor is None: self._tensor = _tensor_of(self.tokens, share=self.path is not None)
         return self._tensor
-
     def __repr__(self):
-        mb = self.tokens.nbytes / 1e6
-        return (f"TokenCache({self.key}: {len(self)} pieces, {len(self.tokens):,} tokens ({mb:.1f} MB, {self.tokens.dtype}), "
-                f"{len(self.failed)} failed, {'built now' if self.built else 'reused'}) at {self.path}")
+        return (f"TokenCache({self.key}: {len(self)} pieces, {len(self.tokens):,} tokens ({self.tokens.nbytes / 1e6:.1f} MB, "
+                f"{self.tokens.dtype}), {len(self.failed)} failed, {'built now' if self.built else 'reused'}) at {self.path}")
 
 # %% ../nbs/04_sequences.ipynb #4735aa2c
 def token_cache(manifest: pd.DataFrame, encoding, classes=None, unit: str | None = None, drums: bool = False,
                 pedal: bool = True, workers: int | None = None, progress: bool = True, root=None) -> TokenCache:
     "The token cache of `manifest`'s pieces for `encoding`: read from disk, or built (in parallel) and saved."
-    classes = sorted(manifest["composer"].unique()) if classes is None else list(classes)
-    if missing := set(manifest["composer"]) - set(classes): raise ValueError(f"composers not in `classes`: {sorted(missing)}")
+    classes = check_classes(manifest, classes)
     settings = cache_settings(encoding, classes, unit, drums, pedal)
     key = cache_key(settings, manifest["id"].astype(str), piece_hashes(manifest))
     folder = Path(root or cache_dir() / "tokens") / key
