@@ -15,9 +15,11 @@ import pandas as pd
 # %% auto #0
 __all__ = ['EXERCISES', 'exercise', 'check_exercise_1_1', 'check_exercise_1_2', 'check_exercise_1_3', 'check_exercise_2_1',
            'check_exercise_2_2', 'check_exercise_2_3', 'check_exercise_3_1', 'check_exercise_3_2', 'check_exercise_4_1',
-           'check_exercise_4_2', 'check_exercise_5_1', 'check_exercise_5_2', 'check_exercise_6_1', 'check_exercise_6_2',
-           'check_exercise_7_1', 'check_exercise_7_2', 'check_exercise_8_1', 'check_exercise_8_2', 'check_exercise_9_1',
-           'check_exercise_9_2']
+           'check_exercise_4_2', 'check_exercise_4_3', 'check_exercise_5_1', 'check_exercise_5_2', 'generator_data',
+           'check_exercise_7_1', 'check_exercise_7_2', 'check_exercise_8_1', 'check_exercise_8_2', 'check_exercise_8_3',
+           'check_exercise_9_1', 'check_exercise_9_2', 'check_exercise_10_1', 'check_exercise_10_2',
+           'check_exercise_10_3', 'check_exercise_11_1', 'check_exercise_11_2', 'check_exercise_11_3',
+           'check_exercise_12_1', 'check_exercise_12_2', 'check_exercise_12_3', 'check_exercise_A3_1']
 
 # %% ../nbs/exercises.ipynb #c1cc878b
 EXERCISES: dict[str, str] = {}          # "2.1" -> the one-line task, filled in by `exercise`
@@ -144,6 +146,26 @@ def check_exercise_4_2(answer):
         if not (np.array_equal(np.asarray(x), w[:-1]) and np.array_equal(np.asarray(y), w[1:])):
             return f"for {n} ids and length {length} you gave {np.asarray(x).tolist()} / {np.asarray(y).tolist()}"
 
+# %% ../nbs/exercises.ipynb #32af3106
+@exercise("4.3", "Write unigram_nll(train_ds, valid_ds, vocab_size, pad_id) -> the mean negative log-likelihood (nats) of the "
+                 "valid targets under add-one-smoothed counts of the train targets (pads skipped).")
+def check_exercise_4_3(answer):
+    from maestro_lessons.sequences import TokenCache, lm_dataset
+    rng = np.random.default_rng(4)
+    V, pad = 12, 0
+    p = np.r_[0, rng.dirichlet(np.full(V - 1, 0.3))]                       # skewed token frequencies, no pad
+    lengths = rng.integers(5, 60, 24)
+    cache = TokenCache(rng.choice(V, lengths.sum(), p=p).astype(np.int16), np.r_[0, np.cumsum(lengths)],
+                       np.zeros(24, np.int32), {"settings": {"pad_id": pad}})
+    ds = lambda pieces: lm_dataset(cache, pieces, length=16, batch_size=4, shuffle=False)
+    def targets(pieces):
+        y = np.concatenate([b.numpy().ravel() for _, b in ds(pieces)]); return y[y != pad]
+    prob = np.bincount(targets(np.arange(16)), minlength=V) + 1.0
+    want = float(-np.log(prob / prob.sum())[targets(np.arange(16, 24))].mean())
+    got = float(answer(ds(np.arange(16)), ds(np.arange(16, 24)), V, pad))
+    if abs(got - np.log(V)) < 1e-6: return f"{got:.4f} is log(vocab_size): the uniform guess, not the counted frequencies"
+    if abs(got - want) > 1e-4 * want: return f"{got:.4f} nats is not it; count the train targets that are not pads, add one to every id's count"
+
 # %% ../nbs/exercises.ipynb #1b9f9d06
 _Y_TRUE = np.array([0] * 80 + [1] * 15 + [2] * 5)
 
@@ -167,9 +189,47 @@ def check_exercise_5_2(answer):
         bad = next(k for k in want if got.get(k) != want[k])
         return f"piece {bad}: you said {got.get(bad)}, the mean of its clips points at {want[bad]}"
 
+# %% ../nbs/exercises.ipynb #47dedf0a
+@functools.lru_cache(maxsize=1)
+def generator_data():
+    "The generator lesson's quick data: (encoding, training windows, validation windows) of 30 pieces per composer."
+    from maestro_lessons.corpus import split_pieces
+    from maestro_lessons.encodings import PerformanceEncoding
+    from maestro_lessons.sequences import token_cache, pieces_by_split
+    from maestro_lessons.generator import composer_sample, generator_encoding, composer_ids_of, composer_lm_dataset
+    sample = composer_sample(_manifest(), 30)
+    cache = token_cache(sample, PerformanceEncoding(), progress=False)
+    parts = pieces_by_split(cache, sample, split_pieces(sample))
+    enc = generator_encoding(cache.classes)
+    cids = composer_ids_of(cache, enc)
+    train = composer_lm_dataset(cache, parts["train"], cids, length=128, stride=64, batch_size=32).repeat()
+    valid = composer_lm_dataset(cache, parts["valid"], cids, length=128, batch_size=32, shuffle=False)
+    return enc, train, valid
+
+# %% ../nbs/exercises.ipynb #8081cecb
+@exercise("7.1", "Train a generator on generator_data() until its held-out loss is at least 1 nat below chance "
+          "(ln of the vocabulary size); answer with the Keras model.")
+def check_exercise_7_1(answer):
+    import math
+    from maestro_lessons.generator import evaluate_generator
+    enc, _, valid = generator_data()
+    if getattr(answer, "output_shape", (None,))[-1] != enc.vocab_size: return f"expected a Keras model with {enc.vocab_size} logits"
+    loss = evaluate_generator(answer, valid.take(5), pad_id=enc.pad_id)["loss"]
+    if loss > math.log(enc.vocab_size) - 1: return f"held-out loss {loss:.2f}, chance {math.log(enc.vocab_size):.2f}: train it longer"
+
+@exercise("7.2", "How far from chance is an untrained generator? Answer (its loss on 5 validation batches of "
+          "generator_data(), ln of the vocabulary size).")
+def check_exercise_7_2(answer):
+    import math
+    enc, _, _ = generator_data()
+    loss, chance = (float(a) for a in answer)
+    if abs(chance - math.log(enc.vocab_size)) > 1e-6: return f"chance is ln({enc.vocab_size}) = {math.log(enc.vocab_size):.3f}, not {chance:.3f}"
+    if abs(loss - chance) > 0.05:
+        return f"an untrained model's loss lies within a few hundredths of chance; {loss:.3f} is not (did you train it?)"
+
 # %% ../nbs/exercises.ipynb #3e67e3fb
-@exercise("6.1", "Write nucleus(probs, p) -> the token ids of the smallest most-likely-first set whose probability reaches p.")
-def check_exercise_6_1(answer):
+@exercise("8.1", "Write nucleus(probs, p) -> the token ids of the smallest most-likely-first set whose probability reaches p.")
+def check_exercise_8_1(answer):
     rng = np.random.default_rng(1)
     for p in (0.5, 0.9, 0.99, 1.0):
         probs = rng.dirichlet(np.full(30, 0.3))
@@ -179,8 +239,8 @@ def check_exercise_6_1(answer):
         got = sorted(int(i) for i in answer(probs, p))
         if got != want: return f"for p={p} you kept {len(got)} tokens, the nucleus has {len(want)}"
 
-@exercise("6.2", "Write hanging_notes(ids, enc) -> the pitches a performance-token sequence turns on and never turns off.")
-def check_exercise_6_2(answer):
+@exercise("8.2", "Write hanging_notes(ids, enc) -> the pitches a performance-token sequence turns on and never turns off.")
+def check_exercise_8_2(answer):
     from maestro_lessons.encodings import PerformanceEncoding
     enc = PerformanceEncoding()
     rng = np.random.default_rng(2)
@@ -195,9 +255,61 @@ def check_exercise_6_2(answer):
         got = sorted(int(p) for p in answer(ids, enc))
         if got != sorted(on): return f"for {enc.tokens(ids[:6])}… you gave {got}, the hanging ones are {sorted(on)}"
 
+# %% ../nbs/exercises.ipynb #10ccdf9e
+@exercise("8.3", "Write tempered(p, t) -> the distribution the sampler draws from at temperature t "
+          "when the model predicts the probabilities p (t > 0).")
+def check_exercise_8_3(answer):
+    from maestro_lessons.generator import build_generator, generator_encoding
+    from maestro_lessons.sampling import Sampler
+    enc = generator_encoding(["Bach"])
+    p = np.zeros(enc.vocab_size); toks = enc.vocab.ids(["NOTE_ON_60", "NOTE_ON_64", "NOTE_ON_67", "TIME_SHIFT_5"])
+    p[toks] = [0.5, 0.25, 0.15, 0.10]
+    m = build_generator(enc.vocab_size, embed_dim=4, units=4, n_layers=1, dropout=0)   # a model that always predicts p:
+    dense = m.get_layer("logits")                                                      # kernel 0, bias log p
+    dense.kernel.assign(np.zeros(dense.kernel.shape, np.float32))
+    dense.bias.assign(np.log(np.maximum(p, 1e-30)).astype(np.float32))
+    sampler = Sampler(m, enc)
+    for t in (0.5, 2.0):
+        want = np.asarray(answer(p, t), float)
+        if want.shape != p.shape or abs(want.sum() - 1) > 1e-6: return f"at t={t}: expected {p.shape[0]} probabilities adding up to 1"
+        draws = sampler.sample([enc.composer_id("Bach")], tokens=2000, batch=4, seed=3, temperature=t).ravel()
+        got = np.array([(draws == k).mean() for k in toks])
+        if np.abs(got - want[toks]).max() > 0.03: return f"at t={t} the sampler drew {got.round(2)}, you predict {want[toks].round(2)}"
+
+# %% ../nbs/exercises.ipynb #89dc3ba5
+def _overlap(a, b, bins=10):
+    edges = np.histogram_bin_edges(np.r_[a, b], bins)
+    return float(np.minimum(np.histogram(a, edges)[0] / len(a), np.histogram(b, edges)[0] / len(b)).sum())
+
+@exercise("9.1", "Write overlap(a, b, bins=10) -> the shared area (0..1) of the histograms of two samples "
+          "of a statistic, on common bins spanning both.")
+def check_exercise_9_1(answer):
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, 500), rng.normal(1, 1, 300)
+    if abs(answer(a, a) - 1) > 1e-9: return "a sample overlaps itself completely: expected 1"
+    if abs(answer(a, a + 100)) > 1e-9: return "samples far apart share nothing: expected 0"
+    if abs(answer(a, b) - answer(b, a)) > 1e-9: return "overlap(a, b) should equal overlap(b, a)"
+    if abs(answer(a, b) - _overlap(a, b)) > 1e-6: return f"for two normal samples one sd apart: {answer(a, b):.3f}, expected {_overlap(a, b):.3f}"
+
+# %% ../nbs/exercises.ipynb #866b2ac4
+@functools.lru_cache(maxsize=1)
+def _bach_and_folk_stats():
+    from maestro_lessons.judging import real_pieces, music_stats
+    real = real_pieces(_manifest(), ["Bach", "Traditional"], n=12, seconds=20)
+    return {c: pd.DataFrame([music_stats(p) for p in ps]) for c, ps in real.items()}
+
+@exercise("9.2", "Which music_stats statistic tells 12 real Bach pieces from 12 real folk tunes best (largest "
+          "|difference of means| / pooled sd, first 20 s, real_pieces' seed 0)? Answer with its name.")
+def check_exercise_9_2(answer):
+    s = _bach_and_folk_stats()
+    a, b = s["Bach"], s["Traditional"]
+    d = ((a.mean() - b.mean()).abs() / np.sqrt((a.var() + b.var()) / 2)).sort_values(ascending=False)
+    if answer not in d.index: return f"expected one of {list(d.index)}"
+    if answer != d.index[0]: return f"{answer} separates them by {d[answer]:.1f} sd; another does better"
+
 # %% ../nbs/exercises.ipynb #ecc4735b
-@exercise("7.1", "Write the first 5 s of 'bach-bwv7.7' with write_midi (any backend), read it back with read_notes: how many notes? (int)")
-def check_exercise_7_1(answer):
+@exercise("10.1", "Write the first 5 s of 'bach-bwv7.7' with write_midi (any backend), read it back with read_notes: how many notes? (int)")
+def check_exercise_10_1(answer):
     from maestro_lessons.notes import read_notes
     from maestro_lessons.export import midi_ready
     n = read_notes(_path("bach-bwv7.7"))
@@ -206,8 +318,8 @@ def check_exercise_7_1(answer):
     if not isinstance(answer, (int, np.integer)): return f"expected an int, got {type(answer).__name__}"
     if answer != want: return f"{answer} is not it; keep the notes that start before 5 s"
 
-@exercise("7.2", "Write even_grid(notes, step) -> notes whose k-th distinct onset moves to k*step, each note keeping its own duration.")
-def check_exercise_7_2(answer):
+@exercise("10.2", "Write even_grid(notes, step) -> notes whose k-th distinct onset moves to k*step, each note keeping its own duration.")
+def check_exercise_10_2(answer):
     from maestro_lessons.notes import read_notes
     n = read_notes(_path("bach-bwv7.7"))
     got = answer(n, 0.25)
@@ -219,35 +331,89 @@ def check_exercise_7_2(answer):
     if not np.allclose((np.asarray(got.end) - np.asarray(got.start))[gorder], (np.asarray(n.end) - np.asarray(n.start))[order]):
         return "each note should keep its own duration"
 
+# %% ../nbs/exercises.ipynb #5f5fa476
+@exercise("10.3", "How many notes does MIDI lose when bach-bwv7.7 and mozart-k155-movement1 are written on one track "
+                  "(program=0) and on their own tracks (program=None)? Answer {id: (lost on one track, lost on own tracks)}.")
+def check_exercise_10_3(answer):
+    from maestro_lessons.corpus import load_manifest
+    from maestro_lessons.export import midi_ready
+    from maestro_lessons.notes import read_notes
+    ids = ("bach-bwv7.7", "mozart-k155-movement1")
+    if not isinstance(answer, dict) or set(answer) != set(ids): return f"expected a dict with the keys {ids}"
+    paths = load_manifest().set_index("id").path
+    for id_ in ids:
+        n = read_notes(paths[id_])
+        want = (len(n) - len(midi_ready(n, program=0)), len(n) - len(midi_ready(n, program=None)))
+        got = tuple(answer[id_]) if isinstance(answer[id_], (tuple, list)) else answer[id_]
+        if got == want[::-1]: return f"{id_}: the two numbers are swapped: first one track (program=0), then own tracks"
+        if got != want: return f"{id_}: {got} is not it; count len(notes) - len(midi_ready(notes, program=...)) for each"
+
 # %% ../nbs/exercises.ipynb #448d2679
-@exercise("8.1", "Build a generate_tab, ask for 3 variations of 4 seconds, click Generate, and answer with the tab.")
-def check_exercise_8_1(answer):
+@exercise("11.1", "Build a generate_tab, ask for 3 variations of 4 seconds, click Generate, and answer with the tab.")
+def check_exercise_11_1(answer):
     cards = list(getattr(answer, "results").children)
     if len(cards) != 3: return f"the tab shows {len(cards)} result(s), not 3 variations"
     kinds = [[type(w).__name__ for w in c.children] for c in cards]
     if any("Audio" not in k or "Image" not in k for k in kinds): return "each variation should have a picture and an audio player"
     if abs(answer.seconds.value - 4) > 1e-9: return f"the length slider says {answer.seconds.value} s, not 4"
 
-@exercise("8.2", "With a Stepper, sample 40 tokens at temperature 0.5 and answer with the stepper.")
-def check_exercise_8_2(answer):
+@exercise("11.2", "With a Stepper, sample 40 tokens at temperature 0.5 and answer with the stepper.")
+def check_exercise_11_2(answer):
     toks = list(getattr(answer, "tokens"))
     if len(toks) != 40: return f"the stepper holds {len(toks)} tokens, not 40"
     enc = answer.enc
     if any(t < 0 or t >= enc.vocab_size for t in toks): return "some tokens are outside the vocabulary"
     if any(t in (enc.pad_id, enc.bos_id, enc.eos_id) for t in toks): return "the sampler should never emit pad/bos/eos"
 
+# %% ../nbs/exercises.ipynb #81c37e35
+@exercise("11.3", "After 30 steps of a Stepper, the entropy in bits of its next-token distribution at temperatures "
+                  "0.5, 1.0 and 1.5: answer (stepper, {temperature: entropy}).")
+def check_exercise_11_3(answer):
+    if not (isinstance(answer, tuple) and len(answer) == 2): return "expected a pair (stepper, {temperature: entropy})"
+    stepper, h = answer
+    if len(getattr(stepper, "tokens", ())) < 30: return "step the stepper 30 times first"
+    if not isinstance(h, dict) or set(h) != {0.5, 1.0, 1.5}: return "expected a dict with the temperatures 0.5, 1.0 and 1.5"
+    for t, got in h.items():
+        p = stepper.probabilities(t)
+        want = float(-(p[p > 0] * np.log2(p[p > 0])).sum())
+        if abs(got - want * np.log(2)) < 1e-3 and abs(want) > 1e-3: return "that is in nats: use log base 2 for bits"
+        if abs(got - want) > 1e-3: return f"at temperature {t} the entropy is not {got}: sum -p·log2(p) over the tokens"
+
 # %% ../nbs/exercises.ipynb #9de0b12a
-@exercise("9.1", "Which strategy kind does strategy_kind give for a TF_CONFIG naming 3 workers on CPU-only machines? (str)")
-def check_exercise_9_1(answer):
+@exercise("12.1", "Which strategy kind does strategy_kind give for a TF_CONFIG naming 3 workers on CPU-only machines? (str)")
+def check_exercise_12_1(answer):
     from maestro_lessons.scale import strategy_kind
     cfg = {"cluster": {"worker": ["h1:2222", "h2:2222", "h3:2222"]}, "task": {"type": "worker", "index": 0}}
     want = strategy_kind(cfg, 0)
     if answer != want: return f"{answer!r} is not it; count the workers in the cluster"
 
-@exercise("9.2", "Write cudnn_ok(**lstm_kwargs) -> True when a keras.layers.LSTM with those settings can use the fused cuDNN kernel.")
-def check_exercise_9_2(answer):
+@exercise("12.2", "Write cudnn_ok(**lstm_kwargs) -> True when a keras.layers.LSTM with those settings can use the fused cuDNN kernel.")
+def check_exercise_12_2(answer):
     for kw in (dict(), dict(recurrent_dropout=0.2), dict(activation="relu"), dict(unroll=True), dict(use_bias=False),
                dict(dropout=0.3), dict(recurrent_activation="hard_sigmoid")):
         want = not (kw.get("recurrent_dropout", 0) or kw.get("activation", "tanh") != "tanh" or kw.get("unroll")
                     or kw.get("use_bias") is False or kw.get("recurrent_activation", "sigmoid") != "sigmoid")
         if bool(answer(**kw)) != want: return f"for {kw or 'the defaults'} you said {bool(answer(**kw))}"
+
+# %% ../nbs/exercises.ipynb #dda93d67
+@exercise("12.3", "Write startup_and_cost(sizes) -> (startup_s, ms_per_file): the least-squares line "
+                  "cpu_s = startup + cost × files through the benchmark rows (dicts with `files` and `cpu_s`).")
+def check_exercise_12_3(answer):
+    rng = np.random.default_rng(12)
+    files = np.array([12_785, 63_925, 127_850, 255_700])
+    rows = [dict(files=int(f), cpu_s=float(s)) for f, s in zip(files, 7.0 + 0.4e-3 * files + rng.normal(0, 2, 4))]
+    cost, startup = np.polyfit(files, [r["cpu_s"] for r in rows], 1)
+    got = answer(rows)
+    if not (isinstance(got, (tuple, list)) and len(got) == 2): return "expected a pair (startup_s, ms_per_file)"
+    s, ms = map(float, got)
+    if abs(ms - 1000 * cost) > 1e-3 * abs(1000 * cost):
+        return f"{ms:.4g} ms per file is not the slope ({'give milliseconds, not seconds' if abs(ms - cost) < 1e-6 else 'fit all rows by least squares'})"
+    if abs(s - startup) > 1e-3 * max(abs(startup), 1): return f"{s:.4g} s is not the line's intercept"
+
+# %% ../nbs/exercises.ipynb #24e00002
+@exercise("A3.1", "Write lstm_params(input_dim, units) -> the number of weights of a Keras LSTM layer.")
+def check_exercise_A3_1(answer):
+    import keras
+    for d, u in ((96, 128), (89, 64), (3, 7)):
+        m = keras.Sequential([keras.Input((None, d)), keras.layers.LSTM(u)])
+        if int(answer(d, u)) != m.count_params(): return f"for input {d}, units {u}: {answer(d, u)}, Keras counts {m.count_params()}"

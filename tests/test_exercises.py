@@ -7,14 +7,14 @@ import pytest
 from maestro_lessons import exercises
 
 ROOT = Path(__file__).resolve().parents[1]
-EX_RE = re.compile(r"\*\*Exercise (\d+\.\d+)\.\*\*")
+EX_RE = re.compile(r"\*\*Exercise ([A-Z]?\d+\.\d+)\.\*\*")
 SOL_RE = re.compile(r"<details><summary>Solution</summary>\s*```python\n(.*?)```\s*</details>", re.S)
 
 
 def lesson_exercises():
     "(notebook, key, solution code) for every exercise in nbs/, in order."
     found = []
-    for nb in sorted((ROOT / "nbs").glob("[0-9]*.ipynb")):
+    for nb in sorted((ROOT / "nbs").glob("[0-9A]*.ipynb")):
         key = None
         for cell in json.loads(nb.read_text())["cells"]:
             if cell["cell_type"] != "markdown": continue
