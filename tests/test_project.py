@@ -151,3 +151,8 @@ def test_saved_outputs_carry_no_log_lines_warnings_or_local_paths():
                 text = "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
                 if m := NOISE.search(text): bad.append(f"{nb.name} code cell {i}: {m.group(0)!r}")
     assert not bad, "\n".join(bad)
+
+def test_no_notebook_exports_the_library_from_a_cell():
+    "A hidden `nbdev_export()` cell would let a notebook test pass against a library that `make test` finds out of sync."
+    found = [nb.name for nb in sorted((ROOT / "nbs").glob("*.ipynb")) for src, _ in _code_cells(nb) if "nbdev_export(" in src]
+    assert not found, found
