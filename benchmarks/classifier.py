@@ -42,8 +42,9 @@ def main(argv=None):
     import numpy as np, pandas as pd
     import keras
     from maestro_lessons.classifier import (clip_data, clip_windows, fit_baseline, predict_clips, evaluate, report,
-                                            clip_dataset, build_event_lstm, build_roll_lstm, train_classifier,
-                                            composer_weights, save_classifier)
+                                            clip_dataset, build_event_lstm, build_roll_lstm, composer_weights,
+                                            save_classifier)
+    from maestro_lessons.classifier import fit_classifier as train_classifier   # one model's fit (the lesson's name)
     keras.utils.set_random_seed(args.seed)
     data = clip_data(notes=args.notes, seed=args.seed)
     X, y, _ = clip_windows(data.cache, data.parts["train"], data.notes, args.stride)

@@ -7,7 +7,7 @@ Docs: https://maestro-lessons.github.io/maestro_lessons/classifier.html.md"""
 # %% ../nbs/06_classifier.ipynb #a8e19b4e
 from __future__ import annotations
 
-import functools, json, os, sys, time, warnings
+import functools, json, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,13 +23,12 @@ from .sequences import (token_cache, pieces_by_split, window_index, gather_windo
                                        class_weights)
 
 # %% auto #0
-__all__ = ['COMPOSERS', 'MAX_PIECES', 'WEIGHT_POWER', 'BUNDLE_FORMAT', 'composer_manifest', 'NoteTripleEncoding', 'clip_encoding',
-           'ClipData', 'clip_data', 'clip_windows', 'clip_features', 'fit_baseline', 'predict_clips',
-           'piece_probabilities', 'evaluate', 'report', 'transpose_clips', 'clip_dataset', 'note_layers',
-           'build_event_lstm', 'build_roll_lstm', 'composer_weights', 'train_classifier', 'plot_history',
-           'plot_confusion', 'tunable_model', 'bayesian_search', 'tune_classifier', 'save_classifier',
-           'ComposerClassifier', 'load_classifier', 'default_bundle', 'classify_command', 'train_command',
-           'add_commands']
+__all__ = ['COMPOSERS', 'MAX_PIECES', 'WEIGHT_POWER', 'BUNDLE_FORMAT', 'TRAIN_SETTINGS', 'composer_manifest',
+           'NoteTripleEncoding', 'clip_encoding', 'ClipData', 'clip_data', 'clip_windows', 'clip_features',
+           'fit_baseline', 'predict_clips', 'piece_probabilities', 'evaluate', 'report', 'transpose_clips',
+           'clip_dataset', 'note_layers', 'build_event_lstm', 'build_roll_lstm', 'composer_weights', 'fit_classifier',
+           'plot_history', 'plot_confusion', 'tunable_model', 'bayesian_search', 'tune_classifier', 'save_classifier',
+           'ComposerClassifier', 'load_classifier', 'train_classifier', 'classify_files']
 
 # %% ../nbs/06_classifier.ipynb #5d1cbfa9
 COMPOSERS = ("Bach", "Beethoven", "Monteverdi", "Palestrina", "Traditional")
@@ -93,8 +92,8 @@ def clip_windows(cache, pieces, notes: int = 64, stride: int | None = None):
     return w, np.asarray(cache.labels)[idx.piece.values], idx.piece.values
 
 # %% ../nbs/06_classifier.ipynb #849321ef
-def clip_features(windows, enc: NoteTripleEncoding) -> np.ndarray:
-    "Baseline features of clips: pitch-class (12) and interval (27) histograms, duration/onset/pitch statistics (8)."
+def clip_features(windows, enc: NoteTripleEncoding, pitch_classes: bool = True) -> np.ndarray:
+    "Baseline features of clips: pitch-class (12, unless not `pitch_classes`) and interval (27) histograms, duration/onset/pitch statistics (8)."
     t = np.asarray(windows, np.int64).reshape(len(windows), -1, 3)
     n_clips, n = t.shape[:2]
     ok = (t[:, :, 0] >= len(SPECIALS)) & (t[:, :, 0] < enc._off0)            # real notes, not padding
@@ -114,15 +113,17 @@ def clip_features(windows, enc: NoteTripleEncoding) -> np.ndarray:
     count = ok.sum(1, keepdims=True)
     stats = [mean_std(np.log2(dur), ok), mean_std(np.log2(np.where(moves, off, 1)), moves),
              ((off == 0) & ok).sum(1, keepdims=True) / count.clip(1), mean_std(p / 12, ok), count / n]
-    return np.concatenate([hist(p % 12, ok, 12), hist(np.clip(np.diff(p, axis=1), -13, 13) + 13, pair, 27), *stats], 1)
+    keys = [hist(p % 12, ok, 12)] if pitch_classes else []
+    return np.concatenate([*keys, hist(np.clip(np.diff(p, axis=1), -13, 13) + 13, pair, 27), *stats], 1)
 
 # %% ../nbs/06_classifier.ipynb #8087b234
-def fit_baseline(windows, labels, enc: NoteTripleEncoding, C: float = 1.0):
+def fit_baseline(windows, labels, enc: NoteTripleEncoding, C: float = 1.0, pitch_classes: bool = True):
     "A scikit-learn pipeline: `clip_features` → standard scaling → logistic regression with balanced class weights."
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
-    return make_pipeline(FunctionTransformer(clip_features, kw_args=dict(enc=enc)), StandardScaler(),
+    features = FunctionTransformer(clip_features, kw_args=dict(enc=enc, pitch_classes=pitch_classes))
+    return make_pipeline(features, StandardScaler(),
                          LogisticRegression(C=C, max_iter=3000, class_weight="balanced")).fit(windows, labels)
 
 # %% ../nbs/06_classifier.ipynb #9395a54d
@@ -175,8 +176,8 @@ def clip_dataset(data: ClipData, split: str, stride: int | None = None, batch_si
 
 # %% ../nbs/06_classifier.ipynb #c5757159
 @functools.cache
-def note_layers():
-    "The custom Keras layers of the classifier, defined (and registered for loading) on first use."
+def _note_embedding():
+    "The `NoteEmbedding` layer class, defined (and registered for loading) on first use."
     import keras
     from keras import layers, ops
 
@@ -192,6 +193,14 @@ def note_layers():
         def compute_mask(self, x, mask=None): return ops.not_equal(x[:, ::3], self.pad_id)
         def get_config(self): return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim,
                                       "pad_id": self.pad_id}
+    return NoteEmbedding
+
+# %% ../nbs/06_classifier.ipynb #c5757160
+@functools.cache
+def _notes_to_roll():
+    "The `NotesToRoll` layer class, defined (and registered for loading) on first use."
+    import keras
+    from keras import layers, ops
 
     @keras.saving.register_keras_serializable(package="maestro_lessons")
     class NotesToRoll(layers.Layer):
@@ -216,8 +225,11 @@ def note_layers():
         def get_config(self):
             return {**super().get_config(), **{k: getattr(self, k) for k in
                     ("frames", "frame", "low", "high", "pitch0", "offset0", "duration0")}}
+    return NotesToRoll
 
-    return NoteEmbedding, NotesToRoll
+def note_layers():
+    "The custom Keras layers of the classifier, `(NoteEmbedding, NotesToRoll)`, registered for loading."
+    return _note_embedding(), _notes_to_roll()
 
 # %% ../nbs/06_classifier.ipynb #221e894a
 def _lstm(units: int, bidirectional: bool, name: str):
@@ -275,8 +287,8 @@ def composer_weights(labels, power: float = WEIGHT_POWER) -> dict[int, float]:
     return {k: float(w ** power) for k, w in class_weights(labels).items()}
 
 # %% ../nbs/06_classifier.ipynb #b47c575d
-def train_classifier(model, train_ds, valid_ds, epochs: int = 20, class_weight: dict | None = None,
-                     checkpoint=None, patience: int = 3, steps_per_epoch: int | None = None, verbose="auto"):
+def fit_classifier(model, train_ds, valid_ds, epochs: int = 20, class_weight: dict | None = None,
+                   checkpoint=None, patience: int = 3, steps_per_epoch: int | None = None, verbose="auto"):
     "`model.fit` with early stopping on validation loss (best weights restored) and an optional `.keras` checkpoint."
     import keras
     cbs = [keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]
@@ -444,72 +456,44 @@ def load_classifier(path) -> ComposerClassifier:
     return ComposerClassifier(model, encoding, settings["classes"], settings, path)
 
 # %% ../nbs/06_classifier.ipynb #c6675171
-def default_bundle() -> Path:
-    "Where `maestro train classifier` saves, and `maestro classify` looks for, the classifier bundle."
-    return models_dir("composer-classifier")
+TRAIN_SETTINGS = dict(model="event", composers=None, max_pieces=None, notes=64, stride=32, units=(128,),
+                      bidirectional=False, heads=0, transpose=0, weight_power=WEIGHT_POWER, patience=3, seed=0)
 
-def classify_command(args) -> int:
-    "The `maestro classify` command: composer probabilities of each MIDI file."
-    clf = load_classifier(args.bundle or default_bundle())
-    rows, failed = {}, []
-    for f in args.files:
-        try: rows[str(f)] = clf.predict_midi(f)
-        except MidiError as e: failed.append(str(e))
-    if args.json: print(json.dumps({f: {"composer": next(iter(p)), "probabilities": p} for f, p in rows.items()}, indent=1))
-    elif rows:
-        table = pd.DataFrame(rows).T[clf.classes].round(3)
-        table.insert(0, "composer", [next(iter(p)) for p in rows.values()])
-        with pd.option_context("display.width", 200, "display.max_colwidth", 60): print(table.to_string())
-    for e in failed: print(f"maestro classify: error: {e}", file=sys.stderr)
-    return 2 if failed else 0
+def train_classifier(manifest=None, folder=None, epochs: int = 2, steps_per_epoch: int | None = None, verbose: int = 0,
+                     **settings) -> Path:
+    "Train the course's classifier (`TRAIN_SETTINGS`, changed by `settings`) on `manifest`, save it in `folder`; return the folder."
+    import keras
+    if unknown := sorted(set(settings) - set(TRAIN_SETTINGS)):
+        raise TypeError(f"train_classifier: unknown setting(s) {unknown}; the settings are {', '.join(TRAIN_SETTINGS)}")
+    s = {**TRAIN_SETTINGS, **settings}
+    if s["model"] not in ("event", "roll"): raise ValueError(f"model is 'event' or 'roll', not {s['model']!r}")
+    composers = s["composers"] or (COMPOSERS if manifest is None else sorted(set(manifest.composer)))
+    keras.utils.set_random_seed(s["seed"])
+    data = clip_data(manifest, composers, s["max_pieces"], s["notes"], s["seed"])
+    X, y, pieces = clip_windows(data.cache, data.parts["test"], data.notes)
+    _, y_train, _ = clip_windows(data.cache, data.parts["train"], data.notes, s["stride"])
+    layers = dict(units=tuple(s["units"]), bidirectional=s["bidirectional"])
+    model = (build_event_lstm(data.encoding.vocab_size, len(data.classes), data.notes, **layers) if s["model"] == "event"
+             else build_roll_lstm(len(data.classes), data.encoding, data.notes, heads=s["heads"], **layers))
+    say = print if verbose else (lambda *a: None)
+    say(f"{data}: {len(y_train):,} training clips; model {model.name} ({model.count_params():,} parameters)")
+    fit_classifier(model, clip_dataset(data, "train", s["stride"], transpose=s["transpose"], seed=s["seed"]),
+                   clip_dataset(data, "valid"), epochs, composer_weights(y_train, s["weight_power"]),
+                   patience=s["patience"], steps_per_epoch=steps_per_epoch, verbose=verbose)
+    scores = evaluate(predict_clips(model, X), y, pieces, data.cache.labels)
+    say(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in scores.items()))
+    return save_classifier(model, folder or models_dir("composer-classifier"), data.classes, data.encoding, data.notes,
+                           train_stride=s["stride"], transpose=s["transpose"], metrics=scores)
 
 # %% ../nbs/06_classifier.ipynb #2cd8b497
-def train_command(args) -> int:
-    "The `maestro train classifier` command: fit on the bundled corpus, print the test scores, save the bundle."
-    import keras
-    keras.utils.set_random_seed(args.seed)
-    data = clip_data(composers=args.composers, max_pieces={"Traditional": args.max_traditional}, notes=args.notes,
-                     seed=args.seed)
-    X, y, pieces = clip_windows(data.cache, data.parts["test"], data.notes)
-    _, y_train, _ = clip_windows(data.cache, data.parts["train"], data.notes, args.stride)
-    if args.model == "event":
-        model = build_event_lstm(data.encoding.vocab_size, len(data.classes), data.notes, units=args.units,
-                                 bidirectional=args.bidirectional)
-    else:
-        model = build_roll_lstm(len(data.classes), data.encoding, data.notes, units=args.units,
-                                bidirectional=args.bidirectional, heads=args.heads)
-    print(f"{data}: {len(y_train):,} training clips; model {model.name} ({model.count_params():,} parameters)")
-    train_classifier(model, clip_dataset(data, "train", args.stride, transpose=args.transpose),
-                     clip_dataset(data, "valid"), args.epochs, composer_weights(y_train, args.weight_power),
-                     steps_per_epoch=args.steps_per_epoch, verbose=2)
-    scores = evaluate(predict_clips(model, X), y, pieces, data.cache.labels)
-    print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in scores.items()))
-    out = save_classifier(model, args.out or default_bundle(), data.classes, data.encoding, data.notes,
-                          train_stride=args.stride, transpose=args.transpose, metrics=scores)
-    print(f"saved to {out}")
-    return 0
-
-# %% ../nbs/06_classifier.ipynb #1cad04b9
-def add_commands(sub, train_kinds) -> None:
-    "Add `maestro classify` to the top-level commands and `classifier` to the kinds of `maestro train`."
-    c = sub.add_parser("classify", help="composer probabilities of MIDI files (a trained classifier bundle)")
-    c.add_argument("files", nargs="+", metavar="FILE", help="MIDI files")
-    c.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    c.add_argument("--bundle", help="classifier bundle folder (default: the one `maestro train classifier` saves)")
-    c.set_defaults(func=classify_command)
-    t = train_kinds.add_parser("classifier", help="composer classifier on the bundled corpus")
-    t.add_argument("--model", choices=("event", "roll"), default="event", help="event-token LSTM or piano-roll Bi-LSTM")
-    t.add_argument("--composers", nargs="+", default=list(COMPOSERS))
-    t.add_argument("--max-traditional", type=int, default=MAX_PIECES["Traditional"], help="folk tunes sampled")
-    t.add_argument("--notes", type=int, default=64, help="notes per clip")
-    t.add_argument("--stride", type=int, default=32, help="notes between training clips")
-    t.add_argument("--units", type=int, nargs="+", default=[128], help="LSTM widths, one per layer")
-    t.add_argument("--bidirectional", action="store_true")
-    t.add_argument("--heads", type=int, default=0, help="self-attention heads (piano-roll model)")
-    t.add_argument("--transpose", type=int, default=0, help="random transposition of training clips, ± semitones")
-    t.add_argument("--weight-power", type=float, default=WEIGHT_POWER, help="class weights ** power (1: balanced)")
-    t.add_argument("--epochs", type=int, default=20)
-    t.add_argument("--steps-per-epoch", type=int, default=None, help="batches per epoch (default: all)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", help="bundle folder (default: in the cache directory)")
-    t.set_defaults(func=train_command)
+def classify_files(files, classifier=None) -> tuple[pd.DataFrame, list[str]]:
+    "Composer probabilities of MIDI `files`, one row each (a `ComposerClassifier` or bundle folder; default: the course's), and the errors of unreadable files."
+    clf = classifier if isinstance(classifier, ComposerClassifier) else \
+          load_classifier(classifier or models_dir("composer-classifier"))
+    rows, errors = {}, []
+    for f in files:
+        try: rows[str(f)] = clf.predict_midi(f)
+        except MidiError as e: errors.append(str(e))
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=clf.classes).astype(float)
+    table.insert(0, "composer", table.idxmax(axis=1) if rows else pd.Series(dtype=str))
+    return table, errors

@@ -1,4 +1,4 @@
-"""The course's work from a terminal: `maestro report` checks and describes a corpus.
+"""The course's work from a terminal: `maestro report`, `maestro train classifier|generator`, `maestro classify`, `maestro generate` and `maestro demo`.
 
 Docs: https://maestro-lessons.github.io/maestro_lessons/a2_cli.html.md"""
 
@@ -7,83 +7,124 @@ Docs: https://maestro-lessons.github.io/maestro_lessons/a2_cli.html.md"""
 # %% ../nbs/A2_cli.ipynb #83a9cbaa
 from __future__ import annotations
 
-import argparse, sys, time
+import argparse, json, os, sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['COMMAND_MODULES', 'report', 'parser', 'main']
+__all__ = ['quiet_tensorflow', 'cmd_report', 'cmd_train_classifier', 'cmd_train_generator', 'cmd_classify', 'cmd_generate',
+           'cmd_demo', 'parser', 'main']
+
+# %% ../nbs/A2_cli.ipynb #c0a1b2c4
+def quiet_tensorflow() -> None:
+    "Import TensorFlow without its start-up log lines and silence its later C++ logs and Python warnings."
+    import logging, warnings
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")      # C++ logs after the import: cuInit, cuDNN, XLA
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # Python logs: retracing notes
+    warnings.filterwarnings("ignore", module=r"(keras|tensorflow|absl)(\.|$)")
+    if "tensorflow" in sys.modules or os.environ["TF_CPP_MIN_LOG_LEVEL"] != "3": return
+    sys.stderr.flush()
+    saved = os.dup(2)                                         # the C++ code writes to file descriptor 2 directly
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            import tensorflow                                 # noqa: F401 (imported for its side effects, once)
+    finally:
+        os.dup2(saved, 2); os.close(saved)
 
 # %% ../nbs/A2_cli.ipynb #2d92643a
-def _load(args):
-    "The manifest `args` ask for: a folder, a MAESTRO-style CSV, or the bundled corpus."
-    from maestro_lessons.corpus import load_manifest, scan_folder, read_maestro_csv
-    if args.folder: return scan_folder(args.folder), str(args.folder)
-    if args.maestro_csv: return read_maestro_csv(args.maestro_csv), str(args.maestro_csv)
-    return load_manifest(), "the bundled corpus (music21 export)"
+def _manifest(args):
+    "The manifest `args` ask for, and its name: a folder, a MAESTRO-style CSV, or the bundled corpus (None)."
+    from maestro_lessons.corpus import scan_folder, read_maestro_csv
+    if getattr(args, "folder", None): return scan_folder(args.folder), str(args.folder)
+    if getattr(args, "maestro_csv", None): return read_maestro_csv(args.maestro_csv), str(args.maestro_csv)
+    return None, "the bundled corpus (music21 export)"
 
-def report(args) -> int:
-    "Check a corpus, read every piece with a progress bar and print a data report."
-    import pandas as pd
-    from maestro_lessons.corpus import verify_corpus, read_corpus_stats, summarize, split_pieces, check_split, plot_report
-    from maestro_lessons.notes import check_collection, summarize_checks, plot_note_checks
-    t0 = time.perf_counter()
-    manifest, name = _load(args)
-    print(f"Corpus: {name}: {len(manifest)} MIDI files")
-    if len(manifest) == 0: print("Nothing to read."); return 1
-    progress = sys.stderr.isatty()                # progress bars in a terminal, none in a log or a notebook's saved output
-    if "sha256" in manifest and not args.no_verify:
-        bad = verify_corpus(manifest, progress=progress)
-        print("Files checked against the manifest: " + ("all present and unchanged" if bad.empty else f"{len(bad)} problem(s)"))
-        if not bad.empty: print(bad.to_string(index=False))
-    stats, failed = read_corpus_stats(manifest, progress=progress)
-    with pd.option_context("display.width", 120, "display.max_columns", 10):
-        print("\n" + summarize(stats).to_string() if len(stats) else "\nNo readable piece.")
-        ok = stats.id if len(stats) else []
-        readable = manifest[manifest.id.isin(ok)].reset_index(drop=True)
-        if len(readable) >= 3 and readable.composer.nunique() >= 1:
-            split = split_pieces(readable)
-            leaks = check_split(readable, split)
-            print(f"\nSplit by piece (seed 0): " + ", ".join(f"{k} {v}" for k, v in split.value_counts().items())
-                  + ("; no work on two sides" if leaks.empty else f"; {len(leaks)} LEAK(S)"))
-        checks = check_collection(manifest, progress=progress)
-        if len(checks):
-            print("\nNote-level checks (the notes lesson; pedal not applied): longest note, most notes at once, "
-                  "same-pitch overlaps in one track, zero-length notes, notes past the end\n"
-                  + summarize_checks(checks).round(2).to_string())
-            flagged = checks[checks.problems != ""]
-            print(f"\nPieces to look at: {len(flagged)}" + ("" if flagged.empty else "\n" + flagged.head(args.show)[
-                ["id", "composer", "problems"]].to_string(index=False)))
-            if len(flagged) > args.show: print(f"… and {len(flagged) - args.show} more (--show N lists more)")
-        failed = pd.concat([pd.DataFrame(manifest.attrs.get("skipped", []), columns=["path", "reason"]),
-                            failed[["path", "reason"]]], ignore_index=True)
-        print(f"\nFiles skipped: {len(failed)}")
-        if len(failed): print(failed.to_string(index=False))
-    if args.plot and len(stats):
-        fig = plot_report(stats); fig.savefig(args.plot, dpi=100); print(f"\nPlot written to {args.plot}")
-        notes_png = Path(args.plot).with_name(Path(args.plot).stem + "-notes.png")
-        plot_note_checks(checks).savefig(notes_png, dpi=100); print(f"Note-level checks plotted in {notes_png}")
-    print(f"\nDone in {time.perf_counter() - t0:.1f} s.")
+def cmd_report(args) -> int:
+    "`maestro report`: check a corpus and print a data report."
+    from maestro_lessons.corpus import load_manifest
+    from maestro_lessons.demo import corpus_report
+    manifest, name = _manifest(args)
+    return corpus_report(load_manifest() if manifest is None else manifest, name, verify=not args.no_verify,
+                         plot=args.plot, show=args.show)
+
+def cmd_train_classifier(args) -> int:
+    "`maestro train classifier`: train the composer classifier, print its test scores, save its bundle."
+    manifest, _ = _manifest(args)                            # a wrong folder fails here, before TensorFlow loads
+    quiet_tensorflow()
+    from maestro_lessons.classifier import train_classifier
+    out = train_classifier(manifest, args.out, args.epochs, args.steps_per_epoch, verbose=2, model=args.model,
+                           composers=args.composers, max_pieces={"Traditional": args.max_traditional}, notes=args.notes,
+                           stride=args.stride, units=tuple(args.units), bidirectional=args.bidirectional,
+                           heads=args.heads, transpose=args.transpose, weight_power=args.weight_power, seed=args.seed)
+    print(f"saved to {out}")
+    return 0
+
+def cmd_train_generator(args) -> int:
+    "`maestro train generator`: train a composer-conditioned generator and save it."
+    manifest, _ = _manifest(args)
+    quiet_tensorflow()
+    from maestro_lessons.files import models_dir
+    from maestro_lessons.generator import train_on_corpus
+    gen = train_on_corpus(manifest, per_composer=args.pieces or None, length=args.length, batch_size=args.batch_size,
+                          units=args.units, n_layers=args.layers, epochs=args.epochs, steps_per_epoch=args.steps or None,
+                          minutes=args.minutes, folder=args.out, seed=args.seed, verbose=1 if args.verbose else 2)
+    print(f"{gen}\nsaved to {args.out or models_dir('generator')} (best val_loss {gen.meta['val_loss']:.3f})")
     return 0
 
 # %% ../nbs/A2_cli.ipynb #b6eb1420
-# Lessons that add commands: each module has `add_commands(sub, train)`, where `sub` holds the top-level
-# commands and `train` the kinds of `maestro train <kind>`; they import TensorFlow only inside the
-# functions that need it, so `maestro report` and `maestro --help` stay fast.
-COMMAND_MODULES = ("maestro_lessons.classifier", "maestro_lessons.generator", "maestro_lessons.demo")
+def cmd_classify(args) -> int:
+    "`maestro classify`: composer probabilities of each MIDI file (exit code 2 if one cannot be read)."
+    import pandas as pd
+    missing = [f for f in args.files if not Path(f).is_file()]
+    if len(missing) == len(args.files):                      # nothing to classify: say so before loading TensorFlow
+        for f in missing: print(f"maestro classify: error: {f}: no such file", file=sys.stderr)
+        return 2
+    quiet_tensorflow()
+    from maestro_lessons.classifier import classify_files
+    table, errors = classify_files(args.files, args.bundle)
+    classes = [c for c in table.columns if c != "composer"]
+    if args.json:
+        print(json.dumps({f: {"composer": row.composer, "probabilities": dict(sorted(
+            ((c, float(row[c])) for c in classes), key=lambda kv: -kv[1]))} for f, row in table.iterrows()}, indent=1))
+    elif len(table):
+        with pd.option_context("display.width", 200, "display.max_colwidth", 60): print(table.round(3).to_string())
+    for e in errors: print(f"maestro classify: error: {e}", file=sys.stderr)
+    return 2 if errors else 0
 
-def _lesson_commands(sub):
-    "Let every lesson module that exists add its subcommands (and its kinds of `maestro train`)."
-    import importlib, importlib.util
-    train = sub.add_parser("train", help="train a model on the bundled corpus (or your own)")
-    kinds = train.add_subparsers(dest="kind", required=True, metavar="KIND")
-    for name in COMMAND_MODULES:
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name).add_commands(sub, kinds)
+# %% ../nbs/A2_cli.ipynb #b6eb1421
+def cmd_generate(args) -> int:
+    "`maestro generate`: write new pieces (MIDI, and WAV if asked) with a trained generator."
+    quiet_tensorflow()
+    from maestro_lessons.generator import load_generator
+    from maestro_lessons.sampling import generate
+    from maestro_lessons.export import write_midi, to_audio, write_wav
+    pieces = generate(load_generator(args.model), composer=args.composer, seconds=args.seconds, tokens=args.tokens,
+                      temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, primer=args.primer,
+                      primer_seconds=args.primer_seconds, n=args.n, seed=args.seed, include_primer=args.include_primer,
+                      max_note=args.max_note or None)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for i, notes in enumerate(pieces):
+        name = out if len(pieces) == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix}")
+        write_midi(notes, name)
+        msg = f"{name}: {len(notes)} notes, {notes.duration:.1f} s"
+        if args.wav:
+            wav = Path(args.wav) if len(pieces) == 1 else Path(args.wav).with_name(f"{Path(args.wav).stem}-{i + 1}.wav")
+            write_wav(to_audio(notes, 22050), wav); msg += f"; audio {wav}"
+        print(msg)
+    return 0
 
-def parser() -> argparse.ArgumentParser:
-    "The `maestro` command's argument parser."
-    p = argparse.ArgumentParser(prog="maestro", description="maestro_lessons: deep learning for symbolic music.")
-    sub = p.add_subparsers(dest="command", required=True)
+def cmd_demo(args) -> int:
+    "`maestro demo`: the whole course in one run."
+    quiet_tensorflow()
+    from maestro_lessons.demo import run_demo, print_summary
+    m = run_demo(args.out, args.generator_minutes, args.classifier_epochs, args.classifier_steps, args.per_composer,
+                 args.generator_units, args.seconds, args.temperature, args.top_p, report=not args.no_report, seed=args.seed)
+    print_summary(m, args.out)
+    return 0
+
+# %% ../nbs/A2_cli.ipynb #b6eb1423
+def _add_report(sub) -> None:
     r = sub.add_parser("report", help="check a corpus and print a data report")
     src = r.add_mutually_exclusive_group()
     src.add_argument("--folder", help="a folder laid out as <Composer>/*.mid (default: the bundled corpus)")
@@ -91,13 +132,111 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--no-verify", action="store_true", help="skip the SHA-256 check of the bundled files")
     r.add_argument("--plot", help="also save the report's charts to this PNG file (and the note-level checks beside it)")
     r.add_argument("--show", type=int, default=20, help="list at most this many pieces that fail a note-level check")
-    r.set_defaults(func=report)
-    _lesson_commands(sub)
+    r.set_defaults(func=cmd_report)
+
+def _add_train_classifier(kinds) -> None:
+    from maestro_lessons.classifier import COMPOSERS, MAX_PIECES, WEIGHT_POWER
+    t = kinds.add_parser("classifier", help="composer classifier on the bundled corpus (or your own folder)")
+    t.add_argument("--folder", help="a folder laid out as <Composer>/*.mid (default: the bundled corpus)")
+    t.add_argument("--model", choices=("event", "roll"), default="event", help="event-token LSTM or piano-roll Bi-LSTM")
+    t.add_argument("--composers", nargs="+", help=f"default: {' '.join(COMPOSERS)} (with --folder: all of its composers)")
+    t.add_argument("--max-traditional", type=int, default=MAX_PIECES["Traditional"], help="folk tunes sampled")
+    t.add_argument("--notes", type=int, default=64, help="notes per clip")
+    t.add_argument("--stride", type=int, default=32, help="notes between training clips")
+    t.add_argument("--units", type=int, nargs="+", default=[128], help="LSTM widths, one per layer")
+    t.add_argument("--bidirectional", action="store_true")
+    t.add_argument("--heads", type=int, default=0, help="self-attention heads (piano-roll model)")
+    t.add_argument("--transpose", type=int, default=0, help="random transposition of training clips, ± semitones")
+    t.add_argument("--weight-power", type=float, default=WEIGHT_POWER, help="class weights ** power (1: balanced)")
+    t.add_argument("--epochs", type=int, default=20)
+    t.add_argument("--steps-per-epoch", type=int, default=None, help="batches per epoch (default: all)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", help="bundle folder (default: the course's models folder)")
+    t.set_defaults(func=cmd_train_classifier)
+
+# %% ../nbs/A2_cli.ipynb #b6eb1426
+def _add_train_generator(kinds) -> None:
+    t = kinds.add_parser("generator", help="train a composer-conditioned LSTM generator")
+    t.add_argument("--folder", help="a folder laid out as <Composer>/*.mid (default: the bundled corpus)")
+    t.add_argument("--pieces", type=int, default=200, help="at most this many pieces per composer (0: all)")
+    t.add_argument("--length", type=int, default=256, help="window length in tokens")
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--units", type=int, default=256)
+    t.add_argument("--layers", type=int, default=2)
+    t.add_argument("--epochs", type=int, default=20)
+    t.add_argument("--steps", type=int, default=300, help="batches per epoch (0: one pass over the windows)")
+    t.add_argument("--minutes", type=float, help="stop after this many minutes (best weights kept)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", help="the generator folder to write (default: the course's models folder)")
+    t.add_argument("--verbose", action="store_true", help="a progress bar per epoch")
+    t.set_defaults(func=cmd_train_generator)
+
+# %% ../nbs/A2_cli.ipynb #b6eb1424
+def _add_classify(sub) -> None:
+    c = sub.add_parser("classify", help="composer probabilities of MIDI files (a trained classifier bundle)")
+    c.add_argument("files", nargs="+", metavar="FILE", help="MIDI files")
+    c.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    c.add_argument("--bundle", help="classifier bundle folder (default: the one `maestro train classifier` saves)")
+    c.set_defaults(func=cmd_classify)
+
+def _add_generate(sub) -> None:
+    g = sub.add_parser("generate", help="write new music with a trained generator")
+    g.add_argument("--composer", help="write as this composer (e.g. bach)")
+    g.add_argument("--seconds", type=float, default=30.0, help="length in seconds (default 30)")
+    g.add_argument("--tokens", type=int, help="length in tokens instead of seconds")
+    g.add_argument("--temperature", type=float, default=1.0)
+    g.add_argument("--top-k", type=int, default=0, help="keep the k most likely tokens (0: all)")
+    g.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling: keep the most likely tokens up to this probability")
+    g.add_argument("--primer", help="a MIDI file to continue")
+    g.add_argument("--primer-seconds", type=float, default=10.0, help="how much of the primer to use")
+    g.add_argument("--include-primer", action="store_true", help="write the primer before the continuation")
+    g.add_argument("--max-note", type=float, default=5.0, help="close notes held longer than this many seconds (0: never)")
+    g.add_argument("-n", type=int, default=1, help="number of variations (files out-1.mid, out-2.mid, ...)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--model", help="a generator folder (default: the one `maestro train generator` wrote)")
+    g.add_argument("--out", default="piece.mid", help="the MIDI file to write")
+    g.add_argument("--wav", help="also write audio to this WAV file")
+    g.set_defaults(func=cmd_generate)
+
+# %% ../nbs/A2_cli.ipynb #b6eb1427
+def _add_demo(sub) -> None:
+    d = sub.add_parser("demo", help="the whole course in one run: report, classifier, generator, pieces, critic")
+    d.add_argument("--out", default="runs/demo", help="folder for the pieces and metrics.json (default runs/demo)")
+    d.add_argument("--generator-minutes", type=float, default=3.0, help="training time of the generator")
+    d.add_argument("--classifier-epochs", type=int, default=3)
+    d.add_argument("--classifier-steps", type=int, default=80, help="batches per classifier epoch")
+    d.add_argument("--per-composer", type=int, default=40, help="pieces per composer for the generator")
+    d.add_argument("--generator-units", type=int, default=128, help="LSTM width of the generator (GPU: 512)")
+    d.add_argument("--seconds", type=float, default=20.0, help="length of each generated piece")
+    d.add_argument("--temperature", type=float, default=0.9)
+    d.add_argument("--top-p", type=float, default=0.95)
+    d.add_argument("--no-report", action="store_true", help="skip the corpus report")
+    d.add_argument("--seed", type=int, default=0)
+    d.set_defaults(func=cmd_demo)
+
+# %% ../nbs/A2_cli.ipynb #b6eb1425
+def parser() -> argparse.ArgumentParser:
+    "The `maestro` command's argument parser."
+    p = argparse.ArgumentParser(prog="maestro", description="maestro_lessons: deep learning for symbolic music.")
+    sub = p.add_subparsers(dest="command", required=True)
+    _add_report(sub)
+    kinds = sub.add_parser("train", help="train a model on the bundled corpus (or your own)").add_subparsers(
+        dest="kind", required=True, metavar="KIND")
+    _add_train_classifier(kinds); _add_train_generator(kinds)
+    _add_classify(sub); _add_generate(sub); _add_demo(sub)
     return p
+
+def _user_errors() -> tuple:
+    "The errors that mean a wrong input (a clear message, exit code 2), not a bug (a traceback)."
+    from maestro_lessons.notes import MidiError
+    from maestro_lessons.export import ExportError
+    return FileNotFoundError, NotADirectoryError, ValueError, MidiError, ExportError
 
 def main(argv=None) -> int:
     "Entry point of the `maestro` console script."
     args = parser().parse_args(argv)
     try: return args.func(args)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"maestro: error: {e}", file=sys.stderr); return 2
+    except Exception as e:
+        if not isinstance(e, _user_errors()): raise
+        command = " ".join(filter(None, (args.command, getattr(args, "kind", None))))
+        print(f"maestro {command}: error: {e}", file=sys.stderr); return 2

@@ -7,11 +7,64 @@ Docs: https://maestro-lessons.github.io/maestro_lessons/demo.html.md"""
 # %% ../nbs/demo.ipynb #15655cff
 from __future__ import annotations
 
-import json, time
+import json, sys, time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['critic_table', 'run_demo', 'print_summary', 'demo_command', 'add_commands']
+__all__ = ['corpus_report', 'critic_table', 'write_pieces', 'judge_pieces', 'run_demo', 'print_summary']
+
+# %% ../nbs/demo.ipynb #d1a2b3c5
+def _print_split(manifest, stats) -> None:
+    "The piece-level split (seed 0) of the readable pieces, and whether a work sits on two sides."
+    from maestro_lessons.corpus import split_pieces, check_split
+    readable = manifest[manifest.id.isin(stats.id if len(stats) else [])].reset_index(drop=True)
+    if len(readable) < 3: return
+    split = split_pieces(readable)
+    leaks = check_split(readable, split)
+    print("\nSplit by piece (seed 0): " + ", ".join(f"{k} {v}" for k, v in split.value_counts().items())
+          + ("; no work on two sides" if leaks.empty else f"; {len(leaks)} LEAK(S)"))
+
+def _print_note_checks(checks, show: int) -> None:
+    "The note-level checks per composer and the first `show` pieces that fail one."
+    from maestro_lessons.notes import summarize_checks
+    print("\nNote-level checks (the notes lesson; pedal not applied): longest note, most notes at once, "
+          "same-pitch overlaps in one track, zero-length notes, notes past the end\n"
+          + summarize_checks(checks).round(2).to_string())
+    flagged = checks[checks.problems != ""]
+    print(f"\nPieces to look at: {len(flagged)}" + ("" if flagged.empty else "\n" + flagged.head(show)[
+        ["id", "composer", "problems"]].to_string(index=False)))
+    if len(flagged) > show: print(f"… and {len(flagged) - show} more (--show N lists more)")
+
+# %% ../nbs/demo.ipynb #d1a2b3c6
+def corpus_report(manifest, name: str, verify: bool = True, plot=None, show: int = 20) -> int:
+    "Check the corpus of `manifest`, read every piece (a progress bar in a terminal) and print a data report; 0 when done."
+    import pandas as pd
+    from maestro_lessons.corpus import verify_corpus, summarize, plot_report
+    from maestro_lessons.notes import read_corpus_stats, check_collection, plot_note_checks
+    t0 = time.perf_counter()
+    print(f"Corpus: {name}: {len(manifest)} MIDI files")
+    if len(manifest) == 0: print("Nothing to read."); return 1
+    progress = sys.stderr.isatty()                # progress bars in a terminal, none in a log or a notebook's saved output
+    if "sha256" in manifest and verify:
+        bad = verify_corpus(manifest, progress=progress)
+        print("Files checked against the manifest: " + ("all present and unchanged" if bad.empty else f"{len(bad)} problem(s)"))
+        if not bad.empty: print(bad.to_string(index=False))
+    stats, failed = read_corpus_stats(manifest, progress=progress)
+    checks = check_collection(manifest, progress=progress)
+    with pd.option_context("display.width", 120, "display.max_columns", 10):
+        print("\n" + summarize(stats).to_string() if len(stats) else "\nNo readable piece.")
+        _print_split(manifest, stats)
+        if len(checks): _print_note_checks(checks, show)
+        failed = pd.concat([pd.DataFrame(manifest.attrs.get("skipped", []), columns=["path", "reason"]),
+                            failed[["path", "reason"]]], ignore_index=True)
+        print(f"\nFiles skipped: {len(failed)}")
+        if len(failed): print(failed.to_string(index=False))
+    if plot and len(stats):
+        plot_report(stats).savefig(plot, dpi=100); print(f"\nPlot written to {plot}")
+        notes_png = Path(plot).with_name(Path(plot).stem + "-notes.png")
+        plot_note_checks(checks).savefig(notes_png, dpi=100); print(f"Note-level checks plotted in {notes_png}")
+    print(f"\nDone in {time.perf_counter() - t0:.1f} s.")
+    return 0
 
 # %% ../nbs/demo.ipynb #610b27d2
 def _step(bar, text: str):
@@ -25,45 +78,11 @@ def critic_table(pieces: dict) -> "pd.DataFrame":
                  p_heard=p.get("p_heard"), p_asked=p.get("p_asked")) for c, p in pieces.items()]
     return pd.DataFrame(rows).set_index("composer")
 
-# %% ../nbs/demo.ipynb #930553d5
-def run_demo(out="runs/demo", generator_minutes: float = 3.0, classifier_epochs: int = 3, classifier_steps: int = 80,
-             per_composer: int = 40, generator_units: int = 128, seconds: float = 20.0, temperature: float = 0.9, top_p: float = 0.95,
-             report: bool = True, seed: int = 0) -> dict:
-    "Run the course end to end and write MIDI, WAV, PNG and metrics.json to `out`; return the metrics."
+def write_pieces(gen, out, seconds: float = 20.0, temperature: float = 0.9, top_p: float = 0.95, seed: int = 0) -> dict:
+    "One piece per composer of `gen`, written to `out` as MIDI, WAV and PNG: {composer: notes, seconds, engine, files}."
     from tqdm.auto import tqdm
-    from maestro_lessons import cli
-    from maestro_lessons.classifier import load_classifier
-    from maestro_lessons.generator import generate, train_on_corpus
+    from maestro_lessons.sampling import generate
     from maestro_lessons.export import save_piece
-    from maestro_lessons.scale import device_summary
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    t0, times = time.perf_counter(), {}
-    metrics = dict(device=device_summary(), settings=dict(generator_minutes=generator_minutes, classifier_epochs=classifier_epochs,
-                   classifier_steps=classifier_steps, per_composer=per_composer, generator_units=generator_units, seconds=seconds, temperature=temperature,
-                   top_p=top_p, seed=seed))
-    bar = tqdm(total=5 if report else 4, desc="demo", unit="step", position=0)
-    if report:
-        _step(bar, "1/5 corpus report")
-        cli.report(cli.parser().parse_args(["report", "--plot", str(out / "corpus.png")]))   # every report option at its default
-        times["report_s"] = time.perf_counter() - t0; bar.update()
-    _step(bar, "classifier")
-    t = time.perf_counter()
-    bundle = out / "models" / "classifier"
-    rc = cli.main(["train", "classifier", "--epochs", str(classifier_epochs), "--steps-per-epoch", str(classifier_steps),
-                   "--seed", str(seed), "--out", str(bundle)])
-    if rc: raise RuntimeError(f"training the classifier failed (exit code {rc})")
-    clf = load_classifier(bundle)
-    metrics["classifier"] = dict(classes=clf.classes, test=clf.settings.get("metrics", {}), bundle=str(bundle))
-    times["classifier_s"] = time.perf_counter() - t; bar.update()
-    _step(bar, "generator")
-    t = time.perf_counter()
-    gen = train_on_corpus(per_composer=per_composer, units=generator_units, n_layers=2, length=128, epochs=100,
-                          steps_per_epoch=50, minutes=generator_minutes, folder=out / "models" / "generator",
-                          seed=seed, verbose=2)
-    metrics["generator"] = dict(composers=gen.composers, **gen.meta)
-    times["generator_s"] = time.perf_counter() - t; bar.update()
-    _step(bar, "one piece per composer")
-    t = time.perf_counter()
     pieces = {}
     for c in tqdm(gen.composers, desc="generate", leave=False):
         notes = generate(gen, composer=c, seconds=seconds, temperature=temperature, top_p=top_p, seed=seed)[0]
@@ -71,18 +90,54 @@ def run_demo(out="runs/demo", generator_minutes: float = 3.0, classifier_epochs:
         info = save_piece(notes, out, c.lower(), title=f"generated as {c}")
         pieces[c] = dict(notes=info["n_notes"], seconds=info["seconds"], engine=info["engine"],
                          **{k: str(info[k]) for k in ("midi", "wav", "png")})
-    times["generate_s"] = time.perf_counter() - t; bar.update()
-    _step(bar, "classifier as critic")
+    return pieces
+
+def judge_pieces(clf, pieces: dict) -> dict:
+    "Add the classifier's verdict to each written piece of `pieces`; return how many it judged and how many it heard as asked."
     for c, p in pieces.items():
         if "midi" not in p: continue
         probs = clf.predict_midi(p["midi"])
         top = next(iter(probs))
         p.update(heard_as=top, p_heard=round(probs[top], 3), p_asked=round(probs.get(c, float("nan")), 3))
     judged = [c for c, p in pieces.items() if c in clf.classes and "heard_as" in p]
-    metrics["critic"] = dict(judged=len(judged), agree=sum(pieces[c]["heard_as"] == c for c in judged),
-                             share=(sum(pieces[c]["heard_as"] == c for c in judged) / len(judged)) if judged else None)
-    metrics["pieces"] = pieces
-    bar.update(); bar.close()
+    agree = sum(pieces[c]["heard_as"] == c for c in judged)
+    return dict(judged=len(judged), agree=agree, share=agree / len(judged) if judged else None)
+
+# %% ../nbs/demo.ipynb #930553d5
+def run_demo(out="runs/demo", generator_minutes: float = 3.0, classifier_epochs: int = 3, classifier_steps: int = 80,
+             per_composer: int = 40, generator_units: int = 128, seconds: float = 20.0, temperature: float = 0.9, top_p: float = 0.95,
+             report: bool = True, seed: int = 0) -> dict:
+    "Run the course end to end and write MIDI, WAV, PNG and metrics.json to `out`; return the metrics."
+    from tqdm.auto import tqdm
+    from maestro_lessons.corpus import load_manifest
+    from maestro_lessons.classifier import train_classifier, load_classifier
+    from maestro_lessons.generator import train_on_corpus
+    from maestro_lessons.scale import device_summary
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    t0, times = time.perf_counter(), {}
+    metrics = dict(device=device_summary(), settings=dict(generator_minutes=generator_minutes, classifier_epochs=classifier_epochs,
+                   classifier_steps=classifier_steps, per_composer=per_composer, generator_units=generator_units, seconds=seconds, temperature=temperature,
+                   top_p=top_p, seed=seed))
+    bar = tqdm(total=5 if report else 4, desc="demo", unit="step", position=0)
+    def done(key, t): times[key] = time.perf_counter() - t; bar.update()
+    if report:
+        _step(bar, "1/5 corpus report")
+        corpus_report(load_manifest(), "the bundled corpus (music21 export)", plot=out / "corpus.png"); done("report_s", t0)
+    _step(bar, "classifier"); t = time.perf_counter()
+    clf = load_classifier(train_classifier(folder=out / "models" / "classifier", epochs=classifier_epochs,
+                                           steps_per_epoch=classifier_steps, verbose=2, seed=seed))
+    metrics["classifier"] = dict(classes=clf.classes, test=clf.settings.get("metrics", {}), bundle=str(clf.path))
+    done("classifier_s", t)
+    _step(bar, "generator"); t = time.perf_counter()
+    gen = train_on_corpus(per_composer=per_composer, units=generator_units, n_layers=2, length=128, epochs=100,
+                          steps_per_epoch=50, minutes=generator_minutes, folder=out / "models" / "generator",
+                          seed=seed, verbose=2)
+    metrics["generator"] = dict(composers=gen.composers, **gen.meta); done("generator_s", t)
+    _step(bar, "one piece per composer"); t = time.perf_counter()
+    pieces = write_pieces(gen, out, seconds, temperature, top_p, seed); done("generate_s", t)
+    _step(bar, "classifier as critic")
+    metrics["critic"], metrics["pieces"] = judge_pieces(clf, pieces), pieces
+    bar.close()
     times["total_s"] = time.perf_counter() - t0
     metrics["times"] = {k: round(v, 1) for k, v in times.items()}
     tmp = out / ".metrics.json.part"
@@ -94,7 +149,7 @@ def print_summary(metrics: dict, out) -> None:
     "Print what the demo made and how the classifier judged it."
     import pandas as pd
     test = metrics["classifier"]["test"]
-    scores = ", ".join(f"{k} {v:.3f}" for k, v in test.items() if isinstance(v, float))
+    scores = ", ".join(f"{k} {v:.0f}" if k in ("clips", "pieces") else f"{k} {v:.3f}" for k, v in test.items())
     print(f"\nClassifier ({', '.join(metrics['classifier']['classes'])}): {scores}")
     g = metrics["generator"]
     print(f"Generator: {g.get('epochs')} epochs, best validation loss {g.get('val_loss', float('nan')):.3f} "
@@ -104,26 +159,3 @@ def print_summary(metrics: dict, out) -> None:
     if c["judged"]: print(f"\nThe classifier heard {c['agree']} of {c['judged']} pieces as the composer they were written as.")
     print(f"\nWritten to {Path(out).resolve()}: MIDI, WAV and PNG per composer, metrics.json. "
           f"Total {metrics['times']['total_s']:.0f} s on {metrics['device']}.")
-
-def demo_command(args) -> int:
-    "The `maestro demo` command."
-    m = run_demo(args.out, args.generator_minutes, args.classifier_epochs, args.classifier_steps, args.per_composer,
-                 args.generator_units, args.seconds, args.temperature, args.top_p, report=not args.no_report, seed=args.seed)
-    print_summary(m, args.out)
-    return 0
-
-def add_commands(sub, train) -> None:
-    "Add `maestro demo`."
-    d = sub.add_parser("demo", help="the whole course in one run: report, classifier, generator, pieces, critic")
-    d.add_argument("--out", default="runs/demo", help="folder for the pieces and metrics.json (default runs/demo)")
-    d.add_argument("--generator-minutes", type=float, default=3.0, help="training time of the generator")
-    d.add_argument("--classifier-epochs", type=int, default=3)
-    d.add_argument("--classifier-steps", type=int, default=80, help="batches per classifier epoch")
-    d.add_argument("--per-composer", type=int, default=40, help="pieces per composer for the generator")
-    d.add_argument("--generator-units", type=int, default=128, help="LSTM width of the generator (GPU: 512)")
-    d.add_argument("--seconds", type=float, default=20.0, help="length of each generated piece")
-    d.add_argument("--temperature", type=float, default=0.9)
-    d.add_argument("--top-p", type=float, default=0.95)
-    d.add_argument("--no-report", action="store_true", help="skip the corpus report")
-    d.add_argument("--seed", type=int, default=0)
-    d.set_defaults(func=demo_command)

@@ -1,5 +1,5 @@
 """Composer classifier: clips, baseline features, the custom layers, the saved bundle and `maestro classify`, on real corpus pieces."""
-import json, os, shutil, subprocess, sys
+import json, os, re, shutil, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,7 @@ from maestro_lessons.notes import MidiError, read_notes
 from maestro_lessons import classifier as C
 from maestro_lessons.classifier import (COMPOSERS, composer_manifest, clip_data, clip_encoding, clip_windows,
                                         clip_features, fit_baseline, transpose_clips, clip_dataset, note_layers,
-                                        build_event_lstm, build_roll_lstm, train_classifier, predict_clips,
+                                        build_event_lstm, build_roll_lstm, fit_classifier, predict_clips,
                                         piece_probabilities, evaluate, save_classifier, load_classifier,
                                         tunable_model, tune_classifier)
 
@@ -33,8 +33,8 @@ def tiny(data):
     import keras
     keras.utils.set_random_seed(0)
     m = build_event_lstm(data.encoding.vocab_size, len(data.classes), dim=8, units=(8,))
-    train_classifier(m, clip_dataset(data, "train", batch_size=16), clip_dataset(data, "valid").take(2), epochs=1,
-                     steps_per_epoch=4, verbose=0)
+    fit_classifier(m, clip_dataset(data, "train", batch_size=16), clip_dataset(data, "valid").take(2), epochs=1,
+                   steps_per_epoch=4, verbose=0)
     return m
 
 @pytest.fixture(scope="module")
@@ -231,9 +231,14 @@ def test_predict_midi_errors_name_the_file(bundle, tmp_path):
 
 # --- the command line ----------------------------------------------------------------------------------
 
+# TensorFlow's log lines (absl's I/W/E lines, its start-up notes, Python-side warnings): the CLI prints none
+TF_LOG = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog|oneDNN|cuInit|cuda drivers|cpu_feature_guard|WARNING:tensorflow|Warning:",
+                    re.M)
+
 def run(*args, env=None):
-    return subprocess.run([BIN, *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
+    "`maestro ARGS` in a fresh process, with the environment of a user (no TensorFlow log settings of ours)."
+    clean = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "PYTHONWARNINGS")}
+    return subprocess.run([BIN, *map(str, args)], capture_output=True, text=True, env={**clean, **(env or {})})
 
 def test_maestro_classify_prints_composers_and_names_bad_files(bundle, data, outside_midi, tmp_path):
     corpus_file = data.manifest.path[data.manifest.composer == "Bach"].iloc[0]
@@ -244,6 +249,7 @@ def test_maestro_classify_prints_composers_and_names_bad_files(bundle, data, out
     assert any(Path(corpus_file).name in l for l in lines) and any("scale.mid" in l for l in lines)
     assert all(c in lines[0] for c in COMPOSERS)                                          # the header names them
     assert "corrupt.mid" in r.stderr and "missing.mid: no such file" in r.stderr
+    assert not TF_LOG.search(r.stderr + r.stdout), r.stderr                              # no TensorFlow log line
 
 def classify_in_process(capsys, *args):
     "`maestro classify ...` run in this process (TensorFlow is already loaded): exit code, stdout, stderr."
@@ -267,10 +273,20 @@ def test_maestro_classify_refuses_a_bundle_of_another_version(bundle, tmp_path, 
     assert rc == 2 and "maestro train classifier" in err
 
 def test_maestro_train_classifier_saves_a_bundle_that_classifies(tmp_path, monkeypatch, outside_midi, capsys):
+    "`maestro train classifier` is `train_classifier`; its bundle lands where `maestro classify` looks by default."
     from maestro_lessons import cli
+    from maestro_lessons.files import models_dir
     monkeypatch.setenv("MAESTRO_CACHE", str(tmp_path / "cache"))
     rc = cli.main(["train", "classifier", "--epochs", "1", "--steps-per-epoch", "3", "--units", "8",
-                   "--max-traditional", "100", "--out", str(tmp_path / "b")])
+                   "--max-traditional", "100"])
     out = capsys.readouterr().out
-    assert rc == 0 and "clip_macro_f1=" in out and "piece_accuracy=" in out
-    assert set(load_classifier(tmp_path / "b").predict_midi(outside_midi)) == set(COMPOSERS)
+    assert rc == 0 and "clip_macro_f1=" in out and "piece_accuracy=" in out and "saved to" in out
+    bundle = models_dir("composer-classifier")
+    assert str(tmp_path / "cache") in str(bundle) and set(load_classifier(bundle).predict_midi(outside_midi)) == set(COMPOSERS)
+    assert load_classifier(bundle).settings["clip"]["train_stride"] == 32                # the recipe's settings
+    rc, out, err = classify_in_process(capsys, outside_midi)                            # no --bundle: the default one
+    assert rc == 0 and "scale.mid" in out, err
+
+def test_train_classifier_refuses_unknown_settings(tmp_path):
+    with pytest.raises(TypeError, match="unknown setting"): C.train_classifier(folder=tmp_path, unit=(8,))
+    with pytest.raises(ValueError, match="'event' or 'roll'"): C.train_classifier(folder=tmp_path, model="cnn")

@@ -1,9 +1,23 @@
-"""The `maestro` console script as a user runs it."""
-import shutil, subprocess, sys
+"""The `maestro` console script as a user runs it: every command's options, its errors, and a quiet terminal."""
+import os, re, shutil, subprocess, sys
 from pathlib import Path
+
+import pytest
+
 from maestro_lessons.corpus import load_manifest
+from maestro_lessons import cli
 
 BIN = Path(sys.executable).parent / "maestro"
+# TensorFlow's log lines (absl's I/W/E lines, its start-up notes, Python-side warnings): the CLI prints none
+TF_LOG = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog|oneDNN|cuInit|cuda drivers|cpu_feature_guard|WARNING:tensorflow|Warning:",
+                    re.M)
+
+
+def run(*args, cwd=None):
+    "`maestro ARGS` in a fresh process, with a user's environment (no TensorFlow log settings of ours)."
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "PYTHONWARNINGS")}
+    return subprocess.run([BIN, *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd)
+
 
 def test_report_on_a_folder_lists_skipped_files(tmp_path):
     m = load_manifest()
@@ -11,11 +25,100 @@ def test_report_on_a_folder_lists_skipped_files(tmp_path):
     shutil.copy(m.path[m.composer == "Bach"].iloc[0], tmp_path / "Bach" / "a.mid")
     shutil.copy(m.path[m.composer == "Haydn"].iloc[0], tmp_path / "Haydn" / "b.mid")
     (tmp_path / "Haydn" / "broken.mid").write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\x00\x00\x10\x00")
-    r = subprocess.run([BIN, "report", "--folder", tmp_path, "--plot", tmp_path / "r.png"], capture_output=True, text=True)
+    r = run("report", "--folder", tmp_path, "--plot", tmp_path / "r.png")
     assert r.returncode == 0, r.stderr
     assert "Files skipped: 1" in r.stdout and "broken.mid" in r.stdout and "truncated" in r.stdout
     assert "Bach" in r.stdout and "Haydn" in r.stdout and (tmp_path / "r.png").stat().st_size > 10_000
 
 def test_report_on_missing_folder_is_a_clear_error(tmp_path):
-    r = subprocess.run([BIN, "report", "--folder", tmp_path / "none"], capture_output=True, text=True)
+    r = run("report", "--folder", tmp_path / "none")
     assert r.returncode == 2 and "not a folder" in r.stderr and "Traceback" not in r.stderr
+
+
+# --- every command's parser, with the options it has always had ---------------------------------------
+
+@pytest.mark.parametrize("argv,want", [
+    (["report", "--maestro-csv", "m.csv", "--no-verify", "--plot", "p.png", "--show", "5"],
+     dict(func=cli.cmd_report, maestro_csv="m.csv", no_verify=True, plot="p.png", show=5)),
+    (["train", "classifier", "--folder", "f", "--model", "roll", "--composers", "Bach", "Palestrina",
+      "--max-traditional", "10", "--notes", "32", "--stride", "16", "--units", "8", "16", "--bidirectional",
+      "--heads", "2", "--transpose", "3", "--weight-power", "1", "--epochs", "1", "--steps-per-epoch", "4",
+      "--seed", "1", "--out", "o"],
+     dict(func=cli.cmd_train_classifier, folder="f", model="roll", composers=["Bach", "Palestrina"],
+          max_traditional=10, notes=32, stride=16, units=[8, 16], bidirectional=True, heads=2, transpose=3,
+          weight_power=1.0, epochs=1, steps_per_epoch=4, seed=1, out="o")),
+    (["train", "generator", "--folder", "f", "--pieces", "3", "--length", "64", "--batch-size", "8", "--units", "16",
+      "--layers", "1", "--epochs", "2", "--steps", "0", "--minutes", "0.5", "--seed", "2", "--out", "g", "--verbose"],
+     dict(func=cli.cmd_train_generator, folder="f", pieces=3, length=64, batch_size=8, units=16, layers=1, epochs=2,
+          steps=0, minutes=0.5, seed=2, out="g", verbose=True)),
+    (["classify", "a.mid", "b.mid", "--json", "--bundle", "b"],
+     dict(func=cli.cmd_classify, files=["a.mid", "b.mid"], json=True, bundle="b")),
+    (["generate", "--composer", "bach", "--seconds", "5", "--tokens", "100", "--temperature", "0.8", "--top-k", "5",
+      "--top-p", "0.9", "--primer", "p.mid", "--primer-seconds", "4", "--include-primer", "--max-note", "0", "-n", "2",
+      "--seed", "3", "--model", "m", "--out", "x.mid", "--wav", "x.wav"],
+     dict(func=cli.cmd_generate, composer="bach", seconds=5.0, tokens=100, temperature=0.8, top_k=5, top_p=0.9,
+          primer="p.mid", primer_seconds=4.0, include_primer=True, max_note=0.0, n=2, seed=3, model="m", out="x.mid",
+          wav="x.wav")),
+    (["demo", "--out", "d", "--generator-minutes", "1", "--classifier-epochs", "1", "--classifier-steps", "5",
+      "--per-composer", "4", "--generator-units", "32", "--seconds", "3", "--temperature", "1", "--top-p", "1",
+      "--no-report", "--seed", "4"],
+     dict(func=cli.cmd_demo, out="d", generator_minutes=1.0, classifier_epochs=1, classifier_steps=5, per_composer=4,
+          generator_units=32, seconds=3.0, temperature=1.0, top_p=1.0, no_report=True, seed=4)),
+])
+def test_every_command_parses_its_options(argv, want):
+    args = vars(cli.parser().parse_args(argv))
+    assert {k: args[k] for k in want} == want
+
+def test_defaults_are_the_lessons_defaults():
+    from maestro_lessons.classifier import MAX_PIECES, WEIGHT_POWER
+    t = cli.parser().parse_args(["train", "classifier"])
+    assert (t.composers, t.max_traditional, t.weight_power, t.epochs, t.out) == (None, MAX_PIECES["Traditional"], WEIGHT_POWER, 20, None)
+    g = cli.parser().parse_args(["generate"])
+    assert (g.seconds, g.out, g.max_note, g.n, g.model) == (30.0, "piece.mid", 5.0, 1, None)
+    d = cli.parser().parse_args(["demo"])
+    assert (d.out, d.generator_minutes, d.classifier_epochs, d.classifier_steps, d.no_report) == ("runs/demo", 3.0, 3, 80, False)
+
+@pytest.mark.parametrize("argv", [[], ["train"], ["classify"], ["train", "nothing"], ["report", "--folder", "a", "--maestro-csv", "b"]])
+def test_incomplete_commands_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as e: cli.parser().parse_args(argv)
+    assert e.value.code == 2 and "usage: maestro" in capsys.readouterr().err
+
+
+# --- errors: one clear line on stderr, exit code 2, no traceback -----------------------------------------
+
+def test_classify_a_missing_file_names_it(tmp_path):
+    r = run("classify", "missing.mid", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip() == "maestro classify: error: missing.mid: no such file", r.stderr
+    assert r.stdout == ""
+
+@pytest.mark.parametrize("kind", ["classifier", "generator"])
+def test_train_on_a_missing_folder_is_a_clear_error(kind):
+    r = run("train", kind, "--folder", "/nonexistent")
+    assert r.returncode == 2 and r.stderr.strip() == f"maestro train {kind}: error: /nonexistent: not a folder", r.stderr
+
+def test_generate_without_a_generator_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["generate", "--model", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert "no generator here" in err and "maestro train generator" in err and "Traceback" not in err
+
+def test_nothing_in_the_library_imports_the_cli():
+    root = Path(cli.__file__).parent
+    users = [p.name for p in root.glob("*.py") if p.stem not in ("cli", "_modidx")
+             and re.search(r"\bcli\b", re.sub(r"#.*", "", p.read_text())) and "import" in p.read_text()
+             and re.search(r"(from maestro_lessons(\.| import )cli|from \. import cli|from \.cli)", p.read_text())]
+    assert users == []
+    assert "importlib" not in (root / "cli.py").read_text()
+
+
+# --- a quiet terminal: `maestro generate` on a (tiny, untrained) generator -----------------------------------
+
+def test_generate_writes_midi_and_wav_and_prints_no_tensorflow_log(tmp_path):
+    from maestro_lessons.generator import build_generator, generator_encoding, Generator, save_generator
+    enc = generator_encoding(["Bach", "Palestrina"])
+    save_generator(Generator(build_generator(enc.vocab_size, 8, 16, 1), enc, {}), tmp_path / "gen")
+    r = run("generate", "--model", tmp_path / "gen", "--composer", "bach", "--seconds", "3", "-n", "2",
+            "--out", tmp_path / "out" / "p.mid", "--wav", tmp_path / "out" / "p.wav")
+    assert r.returncode == 0, r.stderr
+    assert not TF_LOG.search(r.stderr + r.stdout), r.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p-1.mid", "p-1.wav", "p-2.mid", "p-2.wav"]
+    assert "p-1.mid:" in r.stdout and "notes" in r.stdout
