@@ -43,8 +43,7 @@ def main(argv=None):
     import keras
     from maestro_lessons.classifier import (clip_data, clip_windows, fit_baseline, predict_clips, evaluate, report,
                                             clip_dataset, build_event_lstm, build_roll_lstm, composer_weights,
-                                            save_classifier)
-    from maestro_lessons.classifier import fit_classifier as train_classifier   # one model's fit (the lesson's name)
+                                            fit_classifier, save_classifier)
     keras.utils.set_random_seed(args.seed)
     data = clip_data(notes=args.notes, seed=args.seed)
     X, y, _ = clip_windows(data.cache, data.parts["train"], data.notes, args.stride)
@@ -65,7 +64,7 @@ def main(argv=None):
                                 bidirectional=True, heads=args.heads, learning_rate=args.learning_rate)
     weights = composer_weights(y, args.weight_power)
     t0 = time.perf_counter()
-    hist = train_classifier(model, clip_dataset(data, "train", args.stride, batch_size=args.batch_size,
+    hist = fit_classifier(model, clip_dataset(data, "train", args.stride, batch_size=args.batch_size,
                                                 transpose=args.transpose, seed=args.seed),
                             clip_dataset(data, "valid"), args.epochs, weights, patience=args.patience,
                             steps_per_epoch=args.steps_per_epoch, verbose=2)

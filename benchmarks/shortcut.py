@@ -87,7 +87,7 @@ def run(datasets: Path, far, args) -> dict:
     os.environ["MAESTRO_DATA"] = str(datasets)
     from maestro_lessons.corpus import load_manifest
     from maestro_lessons.classifier import (clip_data, clip_windows, predict_clips, evaluate, report, clip_dataset,
-                                            build_event_lstm, train_classifier, composer_weights, ComposerClassifier,
+                                            build_event_lstm, fit_classifier, composer_weights, ComposerClassifier,
                                             fit_baseline)
     checks = corpus_checks(datasets)
     manifest = load_manifest()
@@ -97,7 +97,7 @@ def run(datasets: Path, far, args) -> dict:
     Xt, yt, pt = clip_windows(data.cache, data.parts["test"], data.notes)
     model = build_event_lstm(data.encoding.vocab_size, len(data.classes), data.notes, units=(128,))
     t0 = time.perf_counter()
-    hist = train_classifier(model, clip_dataset(data, "train", args.stride, seed=args.seed), clip_dataset(data, "valid"),
+    hist = fit_classifier(model, clip_dataset(data, "train", args.stride, seed=args.seed), clip_dataset(data, "valid"),
                             args.epochs, composer_weights(y), patience=args.patience, verbose=2)
     train_s = time.perf_counter() - t0
     base = fit_baseline(X, y, data.encoding)

@@ -17,17 +17,17 @@ import pandas as pd
 from . import __version__
 from .files import atomic_folder, models_dir, read_json, load_keras_model
 from .corpus import load_manifest, split_pieces
-from .encodings import SPECIALS, NoteOffsetDurationEncoding
+from .encodings import NoteTripleEncoding
 from .notes import MidiError, read_notes
 from .sequences import (token_cache, pieces_by_split, window_index, gather_windows, classifier_dataset,
                                        class_weights)
 
 # %% auto #0
-__all__ = ['COMPOSERS', 'MAX_PIECES', 'WEIGHT_POWER', 'BUNDLE_FORMAT', 'TRAIN_SETTINGS', 'composer_manifest',
-           'NoteTripleEncoding', 'clip_encoding', 'ClipData', 'clip_data', 'clip_windows', 'clip_features',
-           'fit_baseline', 'predict_clips', 'piece_probabilities', 'evaluate', 'report', 'transpose_clips',
-           'clip_dataset', 'note_layers', 'build_event_lstm', 'build_roll_lstm', 'composer_weights', 'fit_classifier',
-           'plot_history', 'plot_confusion', 'tunable_model', 'bayesian_search', 'tune_classifier', 'save_classifier',
+__all__ = ['COMPOSERS', 'MAX_PIECES', 'WEIGHT_POWER', 'BUNDLE_FORMAT', 'TRAIN_SETTINGS', 'composer_manifest', 'clip_encoding',
+           'ClipData', 'clip_data', 'clip_windows', 'clip_features', 'fit_baseline', 'predict_clips',
+           'piece_probabilities', 'evaluate', 'report', 'transpose_clips', 'clip_dataset', 'note_layers',
+           'build_event_lstm', 'build_roll_lstm', 'composer_weights', 'fit_classifier', 'plot_history',
+           'plot_confusion', 'tunable_model', 'bayesian_search', 'tune_classifier', 'save_classifier',
            'ComposerClassifier', 'load_classifier', 'train_classifier', 'classify_files']
 
 # %% ../nbs/06_classifier.ipynb #5d1cbfa9
@@ -46,11 +46,6 @@ def composer_manifest(manifest: pd.DataFrame, composers=COMPOSERS, max_pieces: d
     return pd.concat(keep).sort_index().reset_index(drop=True)
 
 # %% ../nbs/06_classifier.ipynb #e4a4e025
-class NoteTripleEncoding(NoteOffsetDurationEncoding):
-    "The encodings lesson's (pitch, offset, duration) note triples, flattened: three token ids per note, one flat array per piece."
-    name = "note_triples"
-    def encode(self, notes) -> np.ndarray: return super().encode(notes).reshape(-1)
-
 def clip_encoding(config: dict | None = None) -> NoteTripleEncoding:
     "The classifier's encoding: `NoteTripleEncoding`, rebuilt from its `config` when one is given."
     if config is None: return NoteTripleEncoding()
@@ -96,10 +91,10 @@ def clip_features(windows, enc: NoteTripleEncoding, pitch_classes: bool = True) 
     "Baseline features of clips: pitch-class (12, unless not `pitch_classes`) and interval (27) histograms, duration/onset/pitch statistics (8)."
     t = np.asarray(windows, np.int64).reshape(len(windows), -1, 3)
     n_clips, n = t.shape[:2]
-    ok = (t[:, :, 0] >= len(SPECIALS)) & (t[:, :, 0] < enc._off0)            # real notes, not padding
-    p = np.where(ok, t[:, :, 0] - len(SPECIALS), 0)
-    off = np.where(ok, t[:, :, 1] - enc._off0, 0) * enc.step
-    dur = np.where(ok, t[:, :, 2] - enc._dur0 + 1, 1) * enc.step
+    ok = (t[:, :, 0] >= enc.pitch0) & (t[:, :, 0] < enc.offset0)            # real notes, not padding
+    p = np.where(ok, t[:, :, 0] - enc.pitch0, 0)
+    off = np.where(ok, t[:, :, 1] - enc.offset0, 0) * enc.step
+    dur = np.where(ok, t[:, :, 2] - enc.duration0 + 1, 1) * enc.step
     def hist(values, mask, bins):
         h = np.zeros((n_clips, bins))
         np.add.at(h, (np.nonzero(mask)[0], values[mask]), 1)
@@ -158,7 +153,7 @@ def report(probs, labels, classes) -> pd.DataFrame:
 def transpose_clips(x, max_shift: int = 5, n_pitches: int = 128):
     "Clips (batch, 3·notes) moved by a random −max_shift…+max_shift semitones each (pitch tokens only, kept in 0…127)."
     import tensorflow as tf
-    p0 = len(SPECIALS)
+    p0 = NoteTripleEncoding().pitch0
     k = tf.random.uniform((tf.shape(x)[0], 1), -max_shift, max_shift + 1, dtype=tf.int32)
     is_pitch = (tf.range(tf.shape(x)[1]) % 3 == 0)[None, :] & (x >= p0) & (x < p0 + n_pitches)
     return tf.where(is_pitch, tf.clip_by_value(x + k, p0, p0 + n_pitches - 1), x)
@@ -205,11 +200,13 @@ def _notes_to_roll():
     @keras.saving.register_keras_serializable(package="maestro_lessons")
     class NotesToRoll(layers.Layer):
         "Note-triple ids (batch, 3·notes) → the clip's piano roll (batch, frames, keys): a key is on in every frame its note touches."
-        def __init__(self, frames: int = 64, frame: int = 6, low: int = 21, high: int = 108, pitch0: int = 3,
-                     offset0: int = 131, duration0: int = 324, **kw):
+        def __init__(self, frames: int = 64, frame: int = 6, low: int = 21, high: int = 108, pitch0: int | None = None,
+                     offset0: int | None = None, duration0: int | None = None, **kw):
             super().__init__(**kw)
+            layout = NoteTripleEncoding()                       # the default token layout, unless told otherwise
             self.frames, self.frame, self.low, self.high = frames, frame, low, high
-            self.pitch0, self.offset0, self.duration0 = pitch0, offset0, duration0
+            self.pitch0, self.offset0, self.duration0 = (layout.pitch0 if pitch0 is None else pitch0,
+                layout.offset0 if offset0 is None else offset0, layout.duration0 if duration0 is None else duration0)
         def call(self, x):
             t = ops.reshape(ops.cast(x, "int32"), (ops.shape(x)[0], -1, 3))
             ok = (t[:, :, 0] >= self.pitch0) & (t[:, :, 0] < self.offset0)
@@ -268,7 +265,7 @@ def build_roll_lstm(n_classes: int, enc: NoteTripleEncoding | None = None, notes
     enc = enc or NoteTripleEncoding()
     _, NotesToRoll = note_layers()
     inp = keras.Input((3 * notes,), dtype="int32", name="tokens")
-    roll = NotesToRoll(frames, frame, pitch0=len(SPECIALS), offset0=enc._off0, duration0=enc._dur0, name="roll")(inp)
+    roll = NotesToRoll(frames, frame, pitch0=enc.pitch0, offset0=enc.offset0, duration0=enc.duration0, name="roll")(inp)
     h = layers.Dense(proj, activation="relu", name="frame_projection")(roll)
     for i, u in enumerate(units):
         h = layers.Dropout(dropout)(_lstm(u, bidirectional, f"lstm_{i}")(h))

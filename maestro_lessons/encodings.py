@@ -135,7 +135,6 @@ class NoteChordEncoding(Encoding):
         self.vocab = Vocab([*SPECIALS, *map(pitch_name, range(128)),
                             *(".".join(map(str, normal_order(c))) for c in chords)])
         self._set_layout(special=len(SPECIALS), note=128, chord=len(chords))      # note0 = 3, chord0 = 131
-        self._note0, self._chord0 = self.note0, self.chord0    # the former private names, until every reader uses the public ones
         self._members = np.full((len(self.vocab), 12), -1, np.int16)   # the pitches each token decodes to
         self._members[self.note0:self.chord0, 0] = np.arange(128)
         for i, c in enumerate(chords): self._members[self.chord0 + i, :len(c)] = 60 + np.array(c)
@@ -171,7 +170,6 @@ class NoteOffsetDurationEncoding(Encoding):
         self.vocab = Vocab([*SPECIALS, *map(pitch_name, range(128)), *(f"OFFSET_{k}" for k in range(max_offset + 1)),
                             *(f"DURATION_{k}" for k in range(1, max_duration + 1))])
         self._set_layout(special=len(SPECIALS), pitch=128, offset=max_offset + 1, duration=max_duration)
-        self._off0, self._dur0 = self.offset0, self.duration0  # the former private names, until every reader uses the public ones
 
     @property
     def sizes(self) -> tuple[int, int, int]:

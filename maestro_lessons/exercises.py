@@ -15,11 +15,12 @@ import pandas as pd
 # %% auto #0
 __all__ = ['EXERCISES', 'exercise', 'check_exercise_1_1', 'check_exercise_1_2', 'check_exercise_1_3', 'check_exercise_2_1',
            'check_exercise_2_2', 'check_exercise_2_3', 'check_exercise_3_1', 'check_exercise_3_2', 'check_exercise_4_1',
-           'check_exercise_4_2', 'check_exercise_4_3', 'check_exercise_5_1', 'check_exercise_5_2', 'generator_data',
-           'check_exercise_7_1', 'check_exercise_7_2', 'check_exercise_8_1', 'check_exercise_8_2', 'check_exercise_8_3',
-           'check_exercise_9_1', 'check_exercise_9_2', 'check_exercise_10_1', 'check_exercise_10_2',
-           'check_exercise_10_3', 'check_exercise_11_1', 'check_exercise_11_2', 'check_exercise_11_3',
-           'check_exercise_12_1', 'check_exercise_12_2', 'check_exercise_12_3', 'check_exercise_A3_1']
+           'check_exercise_4_2', 'check_exercise_4_3', 'check_exercise_5_1', 'check_exercise_5_2', 'check_exercise_5_3',
+           'check_exercise_6_1', 'check_exercise_6_2', 'check_exercise_6_3', 'generator_data', 'check_exercise_7_1',
+           'check_exercise_7_2', 'check_exercise_8_1', 'check_exercise_8_2', 'check_exercise_8_3', 'check_exercise_9_1',
+           'check_exercise_9_2', 'check_exercise_10_1', 'check_exercise_10_2', 'check_exercise_10_3',
+           'check_exercise_11_1', 'check_exercise_11_2', 'check_exercise_11_3', 'check_exercise_12_1',
+           'check_exercise_12_2', 'check_exercise_12_3', 'check_exercise_A3_1']
 
 # %% ../nbs/exercises.ipynb #c1cc878b
 EXERCISES: dict[str, str] = {}          # "2.1" -> the one-line task, filled in by `exercise`
@@ -166,11 +167,37 @@ def check_exercise_4_3(answer):
     if abs(got - np.log(V)) < 1e-6: return f"{got:.4f} is log(vocab_size): the uniform guess, not the counted frequencies"
     if abs(got - want) > 1e-4 * want: return f"{got:.4f} nats is not it; count the train targets that are not pads, add one to every id's count"
 
+# %% ../nbs/exercises.ipynb #69aa7728
+@exercise("5.1", "How many parameters has keras.layers.Bidirectional(keras.layers.LSTM(32)) on inputs of 16 numbers? Answer with an int.")
+def check_exercise_5_1(answer):
+    one = 4 * (16 * 32 + 32 * 32 + 32)
+    if not isinstance(answer, (int, np.integer)): return f"expected an int, got {type(answer).__name__}"
+    if answer == one: return "that is one direction; a bidirectional layer holds two LSTMs"
+    if answer != 2 * one: return f"{answer} is not it: count kernel, recurrent kernel and bias of each of the four gates"
+
+@exercise("5.2", "Write dropout(x, rate, rng): each number of x becomes 0 with probability rate, the others are divided by 1 - rate.")
+def check_exercise_5_2(answer):
+    x = np.full((200, 100), 3.0)
+    y = np.asarray(answer(x, 0.25, np.random.default_rng(0)))
+    if y.shape != x.shape: return f"expected an array of shape {x.shape}, got {y.shape}"
+    if abs((y == 0).mean() - 0.25) > 0.02: return f"{(y == 0).mean():.1%} of the numbers are 0, not about 25%"
+    if not np.allclose(y[y != 0], 3.0 / 0.75): return "the numbers kept should be divided by 1 - rate (3.0 becomes 4.0 at rate 0.25)"
+    if not np.allclose(np.asarray(answer(x, 0.0, np.random.default_rng(0))), x): return "at rate 0 nothing should change"
+
+@exercise("5.3", "Train SimpleRNN(16) and LSTM(16) on first_note_task(n) for n = 5, 20, 60: answer {n: {'rnn': accuracy, 'lstm': accuracy}}.")
+def check_exercise_5_3(answer):
+    if not isinstance(answer, dict) or len(answer) < 3: return "expected a dict {n: {'rnn': accuracy, 'lstm': accuracy}} with three lengths or more"
+    if max(answer) < 50: return "make the longest sequences 50 notes or more"
+    for n, row in answer.items():
+        if set(row) != {"rnn", "lstm"}: return f"the row of n = {n} should have the keys 'rnn' and 'lstm'"
+        if not all(0 <= float(v) <= 1 for v in row.values()): return f"the accuracies of n = {n} should lie between 0 and 1"
+    if min(answer[min(answer)].values()) < 0.9: return f"at n = {min(answer)} both models should learn the task: train longer"
+
 # %% ../nbs/exercises.ipynb #1b9f9d06
 _Y_TRUE = np.array([0] * 80 + [1] * 15 + [2] * 5)
 
-@exercise("5.1", "A model that always answers composer 0 on labels [0]*80 + [1]*15 + [2]*5: answer (accuracy, macro-F1).")
-def check_exercise_5_1(answer):
+@exercise("6.1", "A model that always answers composer 0 on labels [0]*80 + [1]*15 + [2]*5: answer (accuracy, macro-F1).")
+def check_exercise_6_1(answer):
     from sklearn.metrics import accuracy_score, f1_score
     pred = np.zeros_like(_Y_TRUE)
     want = (accuracy_score(_Y_TRUE, pred), f1_score(_Y_TRUE, pred, average="macro", zero_division=0))
@@ -178,8 +205,8 @@ def check_exercise_5_1(answer):
     if abs(answer[0] - want[0]) > 1e-6: return f"accuracy {answer[0]} is not it"
     if abs(answer[1] - want[1]) > 1e-3: return f"macro-F1 {answer[1]} is not it: average the F1 of each class, the absent ones too"
 
-@exercise("5.2", "Write piece_vote(probs, pieces) -> {piece: class}: the argmax of the mean of each piece's clip probabilities.")
-def check_exercise_5_2(answer):
+@exercise("6.2", "Write piece_vote(probs, pieces) -> {piece: class}: the argmax of the mean of each piece's clip probabilities.")
+def check_exercise_6_2(answer):
     rng = np.random.default_rng(0)
     probs, pieces = rng.dirichlet(np.ones(4), 60), rng.integers(0, 9, 60)
     want = {int(k): int(np.argmax(probs[pieces == k].mean(0))) for k in np.unique(pieces)}
@@ -188,6 +215,34 @@ def check_exercise_5_2(answer):
     if got != want:
         bad = next(k for k in want if got.get(k) != want[k])
         return f"piece {bad}: you said {got.get(bad)}, the mean of its clips points at {want[bad]}"
+
+# %% ../nbs/exercises.ipynb #3c3cd484
+@functools.lru_cache(maxsize=1)
+def _keys_f1():
+    "Composers and per-composer validation F1 of the baseline on 2,000 training clips, with and without pitch classes."
+    from sklearn.metrics import f1_score
+    from maestro_lessons.classifier import clip_data, clip_windows, fit_baseline
+    data = clip_data()
+    X, y, _ = clip_windows(data.cache, data.parts["train"], stride=64)
+    pick = np.random.default_rng(0).choice(len(X), 2000, replace=False)
+    X_valid, y_valid, _ = clip_windows(data.cache, data.parts["valid"])
+    f1 = [f1_score(y_valid, fit_baseline(X[pick], y[pick], data.encoding, pitch_classes=k).predict(X_valid), average=None)
+          for k in (True, False)]
+    return data.classes, f1[0], f1[1]
+
+@exercise("6.3", "Baseline on 2,000 training clips with and without pitch classes: {'with_keys': macro-F1, "
+                 "'without_keys': macro-F1, 'loses_most': composer} on the validation clips.")
+def check_exercise_6_3(answer):
+    if not isinstance(answer, dict) or set(answer) != {"with_keys", "without_keys", "loses_most"}:
+        return "expected a dict with the keys 'with_keys', 'without_keys' and 'loses_most'"
+    classes, with_keys, without_keys = _keys_f1()
+    for k, f1 in (("with_keys", with_keys), ("without_keys", without_keys)):
+        if abs(float(answer[k]) - f1.mean()) > 0.005:
+            return (f"{k}: {float(answer[k]):.3f} is not the validation clip macro-F1 of that baseline "
+                    "(2,000 of the stride-64 training clips, chosen with default_rng(0))")
+    if answer["loses_most"] != classes[int(np.argmax(with_keys - without_keys))]:
+        return (f"{answer['loses_most']!r} is not the composer whose F1 drops the most: "
+                "compare the per-composer F1 of both models (f1_score(..., average=None))")
 
 # %% ../nbs/exercises.ipynb #47dedf0a
 @functools.lru_cache(maxsize=1)

@@ -80,7 +80,7 @@ def test_clips_are_64_consecutive_notes_of_a_piece(data):
 def test_overlapping_clips_start_on_notes(data):
     X, _, _ = clip_windows(data.cache, data.parts["train"], stride=16)
     full = X[(X != 0).all(1)]
-    assert len(full) and (full[:, 0::3] < data.encoding._off0).all() and (full[:, 1::3] >= data.encoding._off0).all()
+    assert len(full) and (full[:, 0::3] < data.encoding.offset0).all() and (full[:, 1::3] >= data.encoding.offset0).all()
 
 
 # --- baseline ------------------------------------------------------------------------------------------
@@ -120,13 +120,13 @@ def test_notes_to_roll_marks_every_frame_a_note_touches(data):
     enc = data.encoding
     X, _, _ = clip_windows(data.cache, data.parts["test"])
     _, NotesToRoll = note_layers()
-    layer = NotesToRoll(frames=64, frame=6, pitch0=3, offset0=enc._off0, duration0=enc._dur0)
+    layer = NotesToRoll(frames=64, frame=6, pitch0=enc.pitch0, offset0=enc.offset0, duration0=enc.duration0)
     rolls = np.asarray(layer(X[:20]))
     for w, roll in zip(X[:20], rolls):
         t = w.reshape(-1, 3).astype(int)
         t = t[t[:, 0] >= 3]
-        off = t[:, 1] - enc._off0; off[0] = 0
-        on = np.cumsum(off); end = on + t[:, 2] - enc._dur0 + 1
+        off = t[:, 1] - enc.offset0; off[0] = 0
+        on = np.cumsum(off); end = on + t[:, 2] - enc.duration0 + 1
         want = np.zeros((64, 88))
         for p, s, e in zip(t[:, 0] - 3, on, end):
             if 21 <= p <= 108: want[s // 6:max(-(-e // 6), s // 6 + 1), p - 21] = 1

@@ -92,14 +92,13 @@ def test_layout_is_public_contiguous_and_covers_the_vocabulary(enc):
             r = enc.layout.get("pitch", enc.layout.get("note"))
             assert enc.tokens(r) == [pitch_name(p) for p in range(128)]
 
-def test_triple_layout_numbers_and_former_private_names():
+def test_triple_layout_numbers():
     for enc in (NoteOffsetDurationEncoding(), NoteTripleEncoding()):
         assert (enc.pitch0, enc.offset0, enc.duration0, enc.sizes) == (3, 131, 324, (128, 193, 192))
-        assert (enc._off0, enc._dur0) == (enc.offset0, enc.duration0)      # kept until every reader uses the public names
     small = NoteTripleEncoding(max_offset=96, max_duration=48)
     assert small.sizes == (128, 97, 48) and small.duration0 == 3 + 128 + 97 and small.vocab_size == 3 + 128 + 97 + 48
     nc = NoteChordEncoding()
-    assert (nc.note0, nc.chord0, nc._note0, nc._chord0) == (3, 131, 3, 131) and len(nc.layout["chord"]) == 4095
+    assert (nc.note0, nc.chord0) == (3, 131) and len(nc.layout["chord"]) == 4095
 
 def test_note_triples_are_the_flattened_triples(corpus):
     m, _, beats = corpus
