@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .files import atomic_folder, models_dir, read_json, load_keras_model
+from .files import atomic_folder, bundle_stamp, check_stamp, models_dir, read_json, load_keras_model
 from .corpus import load_manifest, split_pieces
 from .encodings import NoteTripleEncoding
 from .notes import MidiError, read_notes
@@ -365,12 +364,11 @@ def save_classifier(model, path, classes, encoding: NoteTripleEncoding, notes: i
                     metrics: dict | None = None) -> Path:
     "Write `model` and everything its input needs (labels, vocabulary, encoding, clip and read settings, version) to the folder `path`."
     path = Path(path)
-    settings = dict(format=BUNDLE_FORMAT, package="maestro_lessons", version=__version__, classes=list(map(str, classes)),
+    settings = dict(bundle_stamp(BUNDLE_FORMAT), classes=list(map(str, classes)),
                     encoding=encoding.config, vocab_size=encoding.vocab_size,
                     clip=dict(notes=notes, stride=stride or notes, train_stride=train_stride, transpose=transpose),
                     read=read or dict(unit=encoding.unit, drums=False, pedal=True), model=model.name,
-                    metrics={k: float(v) for k, v in (metrics or {}).items()},
-                    created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+                    metrics={k: float(v) for k, v in (metrics or {}).items()})
     def write(tmp: Path):
         model.save(tmp / "model.keras")
         (tmp / "labels.json").write_text(json.dumps(dict(enumerate(settings["classes"])), indent=1))
@@ -419,11 +417,8 @@ class _Flat:
 def _check_bundle(path: Path, settings: dict, model, vocab_tokens: list, encoding) -> None:
     "Raise ValueError naming the first thing in the bundle at `path` that differs from what this package or its model expects."
     where = f"classifier bundle {path}"
-    if settings.get("format") != BUNDLE_FORMAT:
-        raise ValueError(f"{where} has format {settings.get('format')}; this maestro_lessons reads format {BUNDLE_FORMAT}")
-    if settings.get("version") != __version__:
-        raise ValueError(f"{where} was saved by maestro_lessons {settings.get('version')}, this is {__version__}: "
-                         f"retrain it (maestro train classifier) or use maestro_lessons=={settings.get('version')}")
+    check_stamp(settings, BUNDLE_FORMAT, where,
+                f"retrain it (maestro train classifier) or use maestro_lessons=={settings.get('version')}")
     if encoding.vocab.tokens != vocab_tokens:
         diff = next((i for i, (a, b) in enumerate(zip(encoding.vocab.tokens, vocab_tokens)) if a != b),
                     min(len(vocab_tokens), encoding.vocab_size))

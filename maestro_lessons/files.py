@@ -14,7 +14,8 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['data_dir', 'cache_dir', 'models_dir', 'sha256_file', 'tmp_beside', 'remove_stale_tmp', 'atomic_file', 'atomic_folder',
-           'start_method', 'worker_map', 'read_json', 'load_keras_model', 'aligned_empty', 'read_npy_aligned']
+           'start_method', 'worker_map', 'read_json', 'load_keras_model', 'bundle_stamp', 'check_stamp',
+           'aligned_empty', 'read_npy_aligned']
 
 # %% ../nbs/A1_files.ipynb #1c46ea7d
 def data_dir() -> Path:
@@ -130,6 +131,22 @@ def load_keras_model(path, what: str, **kw):
     if not Path(path).is_file(): raise ValueError(f"{what}: {Path(path).name} is missing")
     try: return keras.models.load_model(path, **kw)
     except Exception as e: raise ValueError(f"{what}: {Path(path).name} cannot be read ({type(e).__name__}: {str(e)[:200]})") from None
+
+# %% ../nbs/A1_files.ipynb #b56d30b1
+def bundle_stamp(format: int) -> dict:
+    "The stamp of a saved model folder: its layout `format`, the package and Keras versions that wrote it, and when."
+    import time, keras
+    from maestro_lessons import __version__
+    return dict(format=format, package="maestro_lessons", version=__version__, keras=keras.__version__,
+                created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+
+def check_stamp(info: dict, format: int, where: str, retrain: str) -> None:
+    "Raise a ValueError naming `where` when its stamp `info` is of another layout `format` or another package version."
+    from maestro_lessons import __version__
+    if info.get("format") != format:
+        raise ValueError(f"{where} has format {info.get('format')}; this maestro_lessons reads format {format}: {retrain}")
+    if info.get("version") != __version__:
+        raise ValueError(f"{where} was saved by maestro_lessons {info.get('version')}, this is {__version__}: {retrain}")
 
 # %% ../nbs/A1_files.ipynb #bd0c3f89
 def aligned_empty(n: int, dtype, align: int = 64) -> np.ndarray:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .files import models_dir, atomic_folder, read_json, load_keras_model
+from .files import models_dir, atomic_folder, bundle_stamp, check_stamp, read_json, load_keras_model
 from .encodings import PerformanceEncoding, encoding_from_config
 
 # %% auto #0
@@ -141,10 +141,7 @@ class Generator:
 # %% ../nbs/07_generator.ipynb #62db2dc8
 def save_generator(gen: Generator, folder) -> Path:
     "Write `gen` to `folder` atomically (a temporary folder renamed into place): model.keras and generator.json."
-    import keras
-    from maestro_lessons import __version__
-    info = dict(format=GENERATOR_FORMAT, version=__version__, encoding=gen.encoding.config, meta=gen.meta,
-                keras=keras.__version__)
+    info = dict(bundle_stamp(GENERATOR_FORMAT), encoding=gen.encoding.config, meta=gen.meta)
     def write(tmp):
         gen.model.save(tmp / "model.keras")
         (tmp / "generator.json").write_text(json.dumps(info, indent=1, default=str))
@@ -153,16 +150,11 @@ def save_generator(gen: Generator, folder) -> Path:
 # %% ../nbs/07_generator.ipynb #8ae74d03
 def load_generator(folder=None) -> Generator:
     "The generator saved in `folder` (default: `models_dir(\"generator\")`)."
-    from maestro_lessons import __version__
     folder = Path(folder or models_dir("generator"))
     f = folder / "generator.json"
     if not f.exists(): raise FileNotFoundError(f"{folder}: no generator here (train one: `maestro train generator`)")
     info = read_json(f, f"generator {folder}")
-    if info.get("format") != GENERATOR_FORMAT:
-        raise ValueError(f"{folder}: generator format {info.get('format')}, this version reads {GENERATOR_FORMAT}; retrain it")
-    if info.get("version") != __version__:
-        raise ValueError(f"{folder}: generator saved by maestro_lessons {info.get('version')}, this is {__version__}; "
-                         "retrain it (maestro train generator)")
+    check_stamp(info, GENERATOR_FORMAT, f"generator {folder}", "retrain it (maestro train generator)")
     enc = encoding_from_config(info["encoding"])
     model = load_keras_model(folder / "model.keras", f"generator {folder}", compile=False)
     if model.output_shape[-1] != enc.vocab_size:

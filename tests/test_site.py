@@ -44,7 +44,7 @@ def parse(path: Path) -> Links:
 
 def test_every_lesson_has_a_page(site):
     docs, _ = site
-    expected = {re.sub(r"^\d+_", "", p.stem) + ".html" for p in (ROOT / "nbs").glob("*.ipynb")}
+    expected = {re.sub(r"^\d+_", "", p.stem).lower() + ".html" for p in (ROOT / "nbs").glob("*.ipynb")}   # nbdev: 01_corpus → corpus, A1_files → a1_files
     assert expected <= {p.name for p in docs.glob("*.html")}
 
 
