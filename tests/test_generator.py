@@ -114,6 +114,19 @@ def test_length_in_seconds(tiny, enc):
         assert len(notes) == 0 or notes.end.max() <= 3.0 + 1e-9
 
 
+def test_generated_pieces_are_not_empty_and_respect_max_note(enc):
+    "generate() gives music, not an empty piece, and no note outlasts `max_note`, even from a model that never says NOTE_OFF."
+    p = np.zeros(enc.vocab_size); toks = enc.vocab.ids(["NOTE_ON_60", "NOTE_ON_64", "TIME_SHIFT_20"])
+    p[toks] = [0.3, 0.3, 0.4]
+    gen = G.Generator(_fixed_distribution_model(enc, p).model, enc)
+    for max_note in (0.25, 1.0):
+        pieces = S.generate(gen, "bach", seconds=6, n=3, seed=1, max_note=max_note)
+        assert len(pieces) == 3 and all(len(notes) >= 5 for notes in pieces)
+        assert all((notes.end - notes.start <= max_note + 1e-9).all() for notes in pieces)
+    unlimited = S.generate(gen, "bach", seconds=6, n=3, seed=1, max_note=None)
+    assert max(float((notes.end - notes.start).max()) for notes in unlimited) > 1.0   # the limit is what cut them
+
+
 tokens_st = st.lists(st.integers(0, 400), max_size=300)
 
 @settings(max_examples=150, deadline=None)
