@@ -8,7 +8,7 @@ import pytest
 
 from maestro_lessons.corpus import (load_manifest, verify_corpus, scan_folder, read_maestro_csv, split_pieces,
                                     check_split, piece_groups, manifest_stats, summarize, load_jsb_chorales)
-from maestro_lessons.notes import read_corpus_stats
+from maestro_lessons.notes import read_corpus_stats, read_notes
 from maestro_lessons.files import data_dir, cache_dir
 
 @pytest.fixture(scope="module")
@@ -42,11 +42,23 @@ def test_corpus_size_is_modest():
     assert size < 30e6, f"{size / 1e6:.1f} MB"
 
 def test_every_corpus_piece_reads_and_matches_manifest(manifest):
+    """A snapshot: the build recorded these counts with read_notes, so this catches a changed file or a changed reader;
+    the test below checks read_notes itself against another parser."""
     stats, failed = read_corpus_stats(manifest, progress=False)
     assert failed.empty, failed.head()
     got = stats.set_index("id")
     assert got.notes.to_dict() == manifest.set_index("id").n_notes.to_dict()
     assert np.allclose(got.seconds.reindex(manifest.id).to_numpy(), manifest.duration_s.to_numpy(), atol=1e-6)
+
+def test_read_notes_agrees_with_mido_on_corpus_pieces(manifest):
+    "Independent of the manifest: mido's own note-on count and length (its tempo map) equal read_notes', 8 pieces per composer."
+    import mido
+    rows = manifest.groupby("composer", group_keys=False).apply(lambda d: d.sample(min(len(d), 8), random_state=0))
+    for r in rows.itertuples():
+        mf = mido.MidiFile(r.path)
+        n_on = sum(1 for tr in mf.tracks for m in tr if m.type == "note_on" and m.velocity > 0 and m.channel != 9)
+        notes = read_notes(r.path, pedal=False)
+        assert n_on == len(notes) and abs(mf.length - float(notes.end.max())) < 0.01, (r.id, n_on, len(notes), mf.length)
 
 def test_report_from_the_manifest_equals_the_report_from_the_files(manifest):
     stats, _ = read_corpus_stats(manifest.head(300), progress=False)
