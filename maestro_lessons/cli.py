@@ -102,17 +102,21 @@ def cmd_generate(args) -> int:
                       temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, primer=args.primer,
                       primer_seconds=args.primer_seconds, n=args.n, seed=args.seed, include_primer=args.include_primer,
                       max_note=args.max_note or None)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     for i, notes in enumerate(pieces):
-        name = out if len(pieces) == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix}")
+        name = _numbered(args.out, i, len(pieces))
         write_midi(notes, name)
         msg = f"{name}: {len(notes)} notes, {notes.duration:.1f} s"
         if args.wav:
-            wav = Path(args.wav) if len(pieces) == 1 else Path(args.wav).with_name(f"{Path(args.wav).stem}-{i + 1}.wav")
+            wav = _numbered(args.wav, i, len(pieces), ".wav")
             write_wav(to_audio(notes, 22050), wav); msg += f"; audio {wav}"
         print(msg)
     return 0
+
+def _numbered(path, i: int, n: int, suffix: str | None = None) -> Path:
+    "`path` itself for a single piece, else `path` with `-{i + 1}` before its suffix (or before `suffix`)."
+    path = Path(path)
+    return path if n == 1 else path.with_name(f"{path.stem}-{i + 1}{path.suffix if suffix is None else suffix}")
 
 def cmd_demo(args) -> int:
     "`maestro demo`: the whole course in one run."
