@@ -16,11 +16,11 @@ import pandas as pd
 __all__ = ['EXERCISES', 'exercise', 'check_exercise_1_1', 'check_exercise_1_2', 'check_exercise_1_3', 'check_exercise_2_1',
            'check_exercise_2_2', 'check_exercise_2_3', 'check_exercise_3_1', 'check_exercise_3_2', 'check_exercise_4_1',
            'check_exercise_4_2', 'check_exercise_4_3', 'check_exercise_5_1', 'check_exercise_5_2', 'check_exercise_5_3',
-           'check_exercise_6_1', 'check_exercise_6_2', 'check_exercise_6_3', 'generator_data', 'check_exercise_7_1',
-           'check_exercise_7_2', 'check_exercise_8_1', 'check_exercise_8_2', 'check_exercise_8_3', 'check_exercise_9_1',
-           'check_exercise_9_2', 'check_exercise_10_1', 'check_exercise_10_2', 'check_exercise_10_3',
-           'check_exercise_11_1', 'check_exercise_11_2', 'check_exercise_11_3', 'check_exercise_12_1',
-           'check_exercise_12_2', 'check_exercise_12_3', 'check_exercise_A3_1']
+           'check_exercise_6_1', 'check_exercise_6_2', 'check_exercise_6_3', 'generator_data', 'check_exercise_8_1',
+           'check_exercise_8_2', 'check_exercise_9_1', 'check_exercise_9_2', 'check_exercise_9_3',
+           'check_exercise_10_1', 'check_exercise_10_2', 'check_exercise_11_1', 'check_exercise_11_2',
+           'check_exercise_11_3', 'check_exercise_12_1', 'check_exercise_12_2', 'check_exercise_12_3',
+           'check_exercise_13_1', 'check_exercise_13_2', 'check_exercise_13_3', 'check_exercise_A3_1']
 
 # %% ../nbs/exercises.ipynb #c1cc878b
 EXERCISES: dict[str, str] = {}          # "2.1" -> the one-line task, filled in by `exercise`
@@ -262,9 +262,9 @@ def generator_data():
     return enc, train, valid
 
 # %% ../nbs/exercises.ipynb #8081cecb
-@exercise("7.1", "Train a generator on generator_data() until its held-out loss is at least 1 nat below chance "
+@exercise("8.1", "Train a generator on generator_data() until its held-out loss is at least 1 nat below chance "
           "(ln of the vocabulary size); answer with the Keras model.")
-def check_exercise_7_1(answer):
+def check_exercise_8_1(answer):
     import math
     from maestro_lessons.generator import evaluate_generator
     enc, _, valid = generator_data()
@@ -272,9 +272,9 @@ def check_exercise_7_1(answer):
     loss = evaluate_generator(answer, valid.take(5), pad_id=enc.pad_id)["loss"]
     if loss > math.log(enc.vocab_size) - 1: return f"held-out loss {loss:.2f}, chance {math.log(enc.vocab_size):.2f}: train it longer"
 
-@exercise("7.2", "How far from chance is an untrained generator? Answer (its loss on 5 validation batches of "
+@exercise("8.2", "How far from chance is an untrained generator? Answer (its loss on 5 validation batches of "
           "generator_data(), ln of the vocabulary size).")
-def check_exercise_7_2(answer):
+def check_exercise_8_2(answer):
     import math
     enc, _, _ = generator_data()
     loss, chance = (float(a) for a in answer)
@@ -283,8 +283,8 @@ def check_exercise_7_2(answer):
         return f"an untrained model's loss lies within a few hundredths of chance; {loss:.3f} is not (did you train it?)"
 
 # %% ../nbs/exercises.ipynb #3e67e3fb
-@exercise("8.1", "Write nucleus(probs, p) -> the token ids of the smallest most-likely-first set whose probability reaches p.")
-def check_exercise_8_1(answer):
+@exercise("9.1", "Write nucleus(probs, p) -> the token ids of the smallest most-likely-first set whose probability reaches p.")
+def check_exercise_9_1(answer):
     rng = np.random.default_rng(1)
     for p in (0.5, 0.9, 0.99, 1.0):
         probs = rng.dirichlet(np.full(30, 0.3))
@@ -294,8 +294,8 @@ def check_exercise_8_1(answer):
         got = sorted(int(i) for i in answer(probs, p))
         if got != want: return f"for p={p} you kept {len(got)} tokens, the nucleus has {len(want)}"
 
-@exercise("8.2", "Write hanging_notes(ids, enc) -> the pitches a performance-token sequence turns on and never turns off.")
-def check_exercise_8_2(answer):
+@exercise("9.2", "Write hanging_notes(ids, enc) -> the pitches a performance-token sequence turns on and never turns off.")
+def check_exercise_9_2(answer):
     from maestro_lessons.encodings import PerformanceEncoding
     enc = PerformanceEncoding()
     rng = np.random.default_rng(2)
@@ -311,9 +311,9 @@ def check_exercise_8_2(answer):
         if got != sorted(on): return f"for {enc.tokens(ids[:6])}… you gave {got}, the hanging ones are {sorted(on)}"
 
 # %% ../nbs/exercises.ipynb #10ccdf9e
-@exercise("8.3", "Write tempered(p, t) -> the distribution the sampler draws from at temperature t "
+@exercise("9.3", "Write tempered(p, t) -> the distribution the sampler draws from at temperature t "
           "when the model predicts the probabilities p (t > 0).")
-def check_exercise_8_3(answer):
+def check_exercise_9_3(answer):
     from maestro_lessons.generator import build_generator, generator_encoding
     from maestro_lessons.sampling import Sampler
     enc = generator_encoding(["Bach"])
@@ -336,9 +336,9 @@ def _overlap(a, b, bins=10):
     edges = np.histogram_bin_edges(np.r_[a, b], bins)
     return float(np.minimum(np.histogram(a, edges)[0] / len(a), np.histogram(b, edges)[0] / len(b)).sum())
 
-@exercise("9.1", "Write overlap(a, b, bins=10) -> the shared area (0..1) of the histograms of two samples "
+@exercise("10.1", "Write overlap(a, b, bins=10) -> the shared area (0..1) of the histograms of two samples "
           "of a statistic, on common bins spanning both.")
-def check_exercise_9_1(answer):
+def check_exercise_10_1(answer):
     rng = np.random.default_rng(0)
     a, b = rng.normal(0, 1, 500), rng.normal(1, 1, 300)
     if abs(answer(a, a) - 1) > 1e-9: return "a sample overlaps itself completely: expected 1"
@@ -353,9 +353,9 @@ def _bach_and_folk_stats():
     real = real_pieces(_manifest(), ["Bach", "Traditional"], n=12, seconds=20)
     return {c: pd.DataFrame([music_stats(p) for p in ps]) for c, ps in real.items()}
 
-@exercise("9.2", "Which music_stats statistic tells 12 real Bach pieces from 12 real folk tunes best (largest "
+@exercise("10.2", "Which music_stats statistic tells 12 real Bach pieces from 12 real folk tunes best (largest "
           "|difference of means| / pooled sd, first 20 s, real_pieces' seed 0)? Answer with its name.")
-def check_exercise_9_2(answer):
+def check_exercise_10_2(answer):
     s = _bach_and_folk_stats()
     a, b = s["Bach"], s["Traditional"]
     d = ((a.mean() - b.mean()).abs() / np.sqrt((a.var() + b.var()) / 2)).sort_values(ascending=False)
@@ -363,8 +363,8 @@ def check_exercise_9_2(answer):
     if answer != d.index[0]: return f"{answer} separates them by {d[answer]:.1f} sd; another does better"
 
 # %% ../nbs/exercises.ipynb #ecc4735b
-@exercise("10.1", "Write the first 5 s of 'bach-bwv7.7' with write_midi (any backend), read it back with read_notes: how many notes? (int)")
-def check_exercise_10_1(answer):
+@exercise("11.1", "Write the first 5 s of 'bach-bwv7.7' with write_midi (any backend), read it back with read_notes: how many notes? (int)")
+def check_exercise_11_1(answer):
     from maestro_lessons.notes import read_notes
     from maestro_lessons.export import midi_ready
     n = read_notes(_path("bach-bwv7.7"))
@@ -373,8 +373,8 @@ def check_exercise_10_1(answer):
     if not isinstance(answer, (int, np.integer)): return f"expected an int, got {type(answer).__name__}"
     if answer != want: return f"{answer} is not it; keep the notes that start before 5 s"
 
-@exercise("10.2", "Write even_grid(notes, step) -> notes whose k-th distinct onset moves to k*step, each note keeping its own duration.")
-def check_exercise_10_2(answer):
+@exercise("11.2", "Write even_grid(notes, step) -> notes whose k-th distinct onset moves to k*step, each note keeping its own duration.")
+def check_exercise_11_2(answer):
     from maestro_lessons.notes import read_notes
     n = read_notes(_path("bach-bwv7.7"))
     got = answer(n, 0.25)
@@ -387,9 +387,9 @@ def check_exercise_10_2(answer):
         return "each note should keep its own duration"
 
 # %% ../nbs/exercises.ipynb #5f5fa476
-@exercise("10.3", "How many notes does MIDI lose when bach-bwv7.7 and mozart-k155-movement1 are written on one track "
+@exercise("11.3", "How many notes does MIDI lose when bach-bwv7.7 and mozart-k155-movement1 are written on one track "
                   "(program=0) and on their own tracks (program=None)? Answer {id: (lost on one track, lost on own tracks)}.")
-def check_exercise_10_3(answer):
+def check_exercise_11_3(answer):
     from maestro_lessons.corpus import load_manifest
     from maestro_lessons.export import midi_ready
     from maestro_lessons.notes import read_notes
@@ -404,16 +404,16 @@ def check_exercise_10_3(answer):
         if got != want: return f"{id_}: {got} is not it; count len(notes) - len(midi_ready(notes, program=...)) for each"
 
 # %% ../nbs/exercises.ipynb #448d2679
-@exercise("11.1", "Build a generate_tab, ask for 3 variations of 4 seconds, click Generate, and answer with the tab.")
-def check_exercise_11_1(answer):
+@exercise("12.1", "Build a generate_tab, ask for 3 variations of 4 seconds, click Generate, and answer with the tab.")
+def check_exercise_12_1(answer):
     cards = list(getattr(answer, "results").children)
     if len(cards) != 3: return f"the tab shows {len(cards)} result(s), not 3 variations"
     kinds = [[type(w).__name__ for w in c.children] for c in cards]
     if any("Audio" not in k or "Image" not in k for k in kinds): return "each variation should have a picture and an audio player"
     if abs(answer.seconds.value - 4) > 1e-9: return f"the length slider says {answer.seconds.value} s, not 4"
 
-@exercise("11.2", "With a Stepper, sample 40 tokens at temperature 0.5 and answer with the stepper.")
-def check_exercise_11_2(answer):
+@exercise("12.2", "With a Stepper, sample 40 tokens at temperature 0.5 and answer with the stepper.")
+def check_exercise_12_2(answer):
     toks = list(getattr(answer, "tokens"))
     if len(toks) != 40: return f"the stepper holds {len(toks)} tokens, not 40"
     enc = answer.enc
@@ -421,9 +421,9 @@ def check_exercise_11_2(answer):
     if any(t in (enc.pad_id, enc.bos_id, enc.eos_id) for t in toks): return "the sampler should never emit pad/bos/eos"
 
 # %% ../nbs/exercises.ipynb #81c37e35
-@exercise("11.3", "After 30 steps of a Stepper, the entropy in bits of its next-token distribution at temperatures "
+@exercise("12.3", "After 30 steps of a Stepper, the entropy in bits of its next-token distribution at temperatures "
                   "0.5, 1.0 and 1.5: answer (stepper, {temperature: entropy}).")
-def check_exercise_11_3(answer):
+def check_exercise_12_3(answer):
     if not (isinstance(answer, tuple) and len(answer) == 2): return "expected a pair (stepper, {temperature: entropy})"
     stepper, h = answer
     if len(getattr(stepper, "tokens", ())) < 30: return "step the stepper 30 times first"
@@ -435,15 +435,15 @@ def check_exercise_11_3(answer):
         if abs(got - want) > 1e-3: return f"at temperature {t} the entropy is not {got}: sum -p·log2(p) over the tokens"
 
 # %% ../nbs/exercises.ipynb #9de0b12a
-@exercise("12.1", "Which strategy kind does strategy_kind give for a TF_CONFIG naming 3 workers on CPU-only machines? (str)")
-def check_exercise_12_1(answer):
+@exercise("13.1", "Which strategy kind does strategy_kind give for a TF_CONFIG naming 3 workers on CPU-only machines? (str)")
+def check_exercise_13_1(answer):
     from maestro_lessons.scale import strategy_kind
     cfg = {"cluster": {"worker": ["h1:2222", "h2:2222", "h3:2222"]}, "task": {"type": "worker", "index": 0}}
     want = strategy_kind(cfg, 0)
     if answer != want: return f"{answer!r} is not it; count the workers in the cluster"
 
-@exercise("12.2", "Write cudnn_ok(**lstm_kwargs) -> True when a keras.layers.LSTM with those settings can use the fused cuDNN kernel.")
-def check_exercise_12_2(answer):
+@exercise("13.2", "Write cudnn_ok(**lstm_kwargs) -> True when a keras.layers.LSTM with those settings can use the fused cuDNN kernel.")
+def check_exercise_13_2(answer):
     for kw in (dict(), dict(recurrent_dropout=0.2), dict(activation="relu"), dict(unroll=True), dict(use_bias=False),
                dict(dropout=0.3), dict(recurrent_activation="hard_sigmoid")):
         want = not (kw.get("recurrent_dropout", 0) or kw.get("activation", "tanh") != "tanh" or kw.get("unroll")
@@ -451,9 +451,9 @@ def check_exercise_12_2(answer):
         if bool(answer(**kw)) != want: return f"for {kw or 'the defaults'} you said {bool(answer(**kw))}"
 
 # %% ../nbs/exercises.ipynb #dda93d67
-@exercise("12.3", "Write startup_and_cost(sizes) -> (startup_s, ms_per_file): the least-squares line "
+@exercise("13.3", "Write startup_and_cost(sizes) -> (startup_s, ms_per_file): the least-squares line "
                   "cpu_s = startup + cost × files through the benchmark rows (dicts with `files` and `cpu_s`).")
-def check_exercise_12_3(answer):
+def check_exercise_13_3(answer):
     rng = np.random.default_rng(12)
     files = np.array([12_785, 63_925, 127_850, 255_700])
     rows = [dict(files=int(f), cpu_s=float(s)) for f, s in zip(files, 7.0 + 0.4e-3 * files + rng.normal(0, 2, 4))]
