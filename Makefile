@@ -5,7 +5,7 @@ PY   := $(VENV)/bin/python
 BIN  := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha256sum | cut -c1-12)
 
-.PHONY: browser-deps install demo report test check-clean check-export nbdev-test pytest tidy lab docs bench corpus
+.PHONY: browser-deps install demo report test check-clean check-export nbdev-test pytest tidy lab docs bench corpus models
 
 # A local virtual environment with the package (editable) and its dev tools; rebuilt when pyproject.toml changes.
 $(STAMP): pyproject.toml Makefile
@@ -63,6 +63,10 @@ docs: install
 
 bench: install
 	$(PY) benchmarks/read_notes.py
+
+## re-create the shipped models in models/ (resumable: finished training runs are kept in the cache; see models/README.md)
+models: install
+	$(PY) models/recipe.py classifier
 
 ## re-create the bundled corpus from music21 (slow; its output is committed)
 corpus: install

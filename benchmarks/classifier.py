@@ -12,12 +12,22 @@ the mean of a piece's clip probabilities. The LSTM trains with class weights, Ad
 validation loss (best weights restored).
 Targets (issue 4): LSTM clip macro-F1 ≥ 0.95 and ≥ baseline + 0.05; piece accuracy ≥ 0.99.
 The last line holds the figures.
+
+    python benchmarks/classifier.py --shipped [--bundle models/classifier]
+
+measures the shipped classifier instead (the trust lesson): expected calibration error of its test clips before and after
+its temperature; the share of real test pieces its refusal rule accepts and the share of each unseen tier
+(`datasets/unseen/`, far and near) it refuses, with 95 % Wilson intervals; the same refusal rates at the threshold that
+accepts exactly 95 % of the test pieces (the papers' "TNR at TPR 95"); and the quartet and vocal composer tasks from
+`benchmarks/results/composer_tasks.json` (written by `benchmarks/composer_tasks.py`). Targets (issue 13): far tier
+refused ≥ 90 % while ≥ 95 % of real test pieces are accepted; test-clip ECE ≤ 0.05.
 """
 import argparse, os, sys, time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 
 def main(argv=None):
@@ -37,7 +47,10 @@ def main(argv=None):
     ap.add_argument("--notes", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save", help="also save the LSTM as a classifier bundle here")
+    ap.add_argument("--shipped", action="store_true", help="measure the shipped classifier's calibration and refusal instead")
+    ap.add_argument("--bundle", help="with --shipped: another calibrated bundle (default: models/classifier)")
     args = ap.parse_args(argv)
+    if args.shipped: return shipped(args.bundle)
 
     import numpy as np, pandas as pd
     import keras
@@ -89,6 +102,48 @@ def main(argv=None):
           f"margin={s['clip_macro_f1'] - b['clip_macro_f1']:.4f} model={model.name} epochs={epochs} "
           f"train_s={lstm_s:.0f} baseline_s={base_s:.1f} test_clips={len(yt)} test_pieces={s['pieces']} "
           f"targets_met={met}")
+
+
+
+def shipped(bundle=None):
+    "Calibration and refusal of the shipped (or another calibrated) classifier bundle; the last line holds the figures."
+    import json
+    import numpy as np, pandas as pd
+    from maestro_lessons.classifier import clip_data, clip_windows, predict_clips
+    from maestro_lessons.notes import read_notes
+    from maestro_lessons.trust import (load_trusted, load_unseen, temper, expected_calibration_error, piece_features,
+                                       features_by_piece, proportion_interval)
+    tc = load_trusted(bundle)
+    clf = tc.classifier
+    data = clip_data(composers=clf.classes, notes=clf.notes)
+    X, y, _ = clip_windows(data.cache, data.parts["test"], data.notes)
+    p = predict_clips(clf.model, X)
+    ece = dict(before=expected_calibration_error(p, y), after=expected_calibration_error(temper(p, tc.temperature), y))
+    dist = {"test": tc.neighbours.distance(features_by_piece(data.cache, data.parts["test"], clf.encoding, data.notes))}
+    for tier in ("far", "near"):
+        dist[tier] = np.array([tc.neighbours.distance(piece_features(clf.clips(read_notes(f, **clf.settings["read"])),
+                                                                     clf.encoding))[0] for f in load_unseen(tier).path])
+    def rate(d, thr, refuse=True):
+        k, n = int(((d > thr) if refuse else (d <= thr)).sum()), len(d)
+        return dict(count=k, pieces=n, rate=k / n, interval=proportion_interval(k, n))
+    res = dict(temperature=tc.temperature, threshold=tc.threshold, ece_test_clips=ece,
+               test_accepted=rate(dist["test"], tc.threshold, refuse=False),
+               refused={t: rate(dist[t], tc.threshold) for t in ("far", "near")},
+               refused_at_test95={t: rate(dist[t], np.quantile(dist["test"], 0.95)) for t in ("far", "near")})
+    print(json.dumps(res, indent=1))
+    tasks = ROOT / "benchmarks" / "results" / "composer_tasks.json"
+    extra = ""
+    if tasks.exists():
+        t = json.loads(tasks.read_text())["tasks"]
+        summary = {f"{task}_{short}_{k}": t[task]["models"][name][f"accuracy{suffix}"] for task in ("quartet", "vocal")
+                   for name, short in (("lstm", "lstm"), ("baseline", "base")) for k, suffix in (("acc", ""), ("lo", "_lo"), ("hi", "_hi"))}
+        print("composer tasks, piece accuracy with 95 % intervals (benchmarks/results/composer_tasks.json):", json.dumps(summary, indent=1))
+        extra = " " + " ".join(f"{k}={v:.3f}" for k, v in summary.items())
+    met = res["refused"]["far"]["rate"] >= 0.9 and res["test_accepted"]["rate"] >= 0.95 and ece["after"] <= 0.05
+    print(f"ece_test={ece['after']:.4f} ece_test_untempered={ece['before']:.4f} temperature={tc.temperature:.3f} "
+          f"test_accepted={res['test_accepted']['rate']:.3f} far_refused={res['refused']['far']['rate']:.3f} "
+          f"near_refused={res['refused']['near']['rate']:.3f} far_refused_at_test95={res['refused_at_test95']['far']['rate']:.3f} "
+          f"near_refused_at_test95={res['refused_at_test95']['near']['rate']:.3f}{extra} targets_met={met}")
 
 
 if __name__ == "__main__":

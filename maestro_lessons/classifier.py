@@ -27,7 +27,7 @@ __all__ = ['COMPOSERS', 'MAX_PIECES', 'WEIGHT_POWER', 'BUNDLE_FORMAT', 'TRAIN_SE
            'piece_probabilities', 'evaluate', 'report', 'transpose_clips', 'clip_dataset', 'note_layers',
            'build_event_lstm', 'build_roll_lstm', 'composer_weights', 'fit_classifier', 'plot_history',
            'plot_confusion', 'tunable_model', 'bayesian_search', 'tune_classifier', 'save_classifier',
-           'ComposerClassifier', 'load_classifier', 'train_classifier', 'classify_files']
+           'ComposerClassifier', 'load_classifier', 'train_classifier']
 
 # %% ../nbs/06_classifier.ipynb #5d1cbfa9
 COMPOSERS = ("Bach", "Beethoven", "Monteverdi", "Palestrina", "Traditional")
@@ -476,16 +476,3 @@ def train_classifier(manifest=None, folder=None, epochs: int = 2, steps_per_epoc
     say(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in scores.items()))
     return save_classifier(model, folder or models_dir("composer-classifier"), data.classes, data.encoding, data.notes,
                            train_stride=s["stride"], transpose=s["transpose"], metrics=scores)
-
-# %% ../nbs/06_classifier.ipynb #2cd8b497
-def classify_files(files, classifier=None) -> tuple[pd.DataFrame, list[str]]:
-    "Composer probabilities of MIDI `files`, one row each (a `ComposerClassifier` or bundle folder; default: the course's), and the errors of unreadable files."
-    clf = classifier if isinstance(classifier, ComposerClassifier) else \
-          load_classifier(classifier or models_dir("composer-classifier"))
-    rows, errors = {}, []
-    for f in files:
-        try: rows[str(f)] = clf.predict_midi(f)
-        except MidiError as e: errors.append(str(e))
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=clf.classes).astype(float)
-    table.insert(0, "composer", table.idxmax(axis=1) if rows else pd.Series(dtype=str))
-    return table, errors

@@ -1,4 +1,4 @@
-"""The course's work from a terminal: `maestro report`, `maestro train classifier|generator`, `maestro classify`, `maestro generate` and `maestro demo`.
+"""The course's work from a terminal: `maestro report`, `maestro train classifier|generator`, `maestro classify`, `maestro generate` and `maestro demo`, on the bundled corpus or on your own collection.
 
 Docs: https://maestro-lessons.github.io/maestro_lessons/a2_cli.html.md"""
 
@@ -11,8 +11,9 @@ import argparse, json, os, sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['quiet_tensorflow', 'cmd_report', 'cmd_train_classifier', 'cmd_train_generator', 'cmd_classify', 'cmd_generate',
-           'cmd_demo', 'parser', 'main']
+__all__ = ['BUNDLED', 'OPEN_SET', 'quiet_tensorflow', 'add_collection', 'read_collection', 'collection_report', 'splittable',
+           'cmd_report', 'cmd_train_classifier', 'cmd_train_generator', 'verdicts', 'composer_accuracy', 'cmd_classify',
+           'primer_piece', 'cmd_generate', 'cmd_demo', 'parser', 'main']
 
 # %% ../nbs/A2_cli.ipynb #c0a1b2c4
 def quiet_tensorflow() -> None:
@@ -31,75 +32,205 @@ def quiet_tensorflow() -> None:
     finally:
         os.dup2(saved, 2); os.close(saved)
 
-# %% ../nbs/A2_cli.ipynb #2d92643a
-def _manifest(args):
-    "The manifest `args` ask for, and its name: a folder, a MAESTRO-style CSV, or the bundled corpus (None)."
-    from maestro_lessons.corpus import scan_folder, read_maestro_csv
-    if getattr(args, "folder", None): return scan_folder(args.folder), str(args.folder)
-    if getattr(args, "maestro_csv", None): return read_maestro_csv(args.maestro_csv), str(args.maestro_csv)
-    return None, "the bundled corpus (music21 export)"
+# %% ../nbs/A2_cli.ipynb #f1c0a002
+BUNDLED = "the bundled corpus (music21 export)"
 
+def add_collection(p, what: str = "the bundled corpus, unless one of these names your own", report: bool = True) -> None:
+    "Add the options that name a collection to the parser `p`: --folder, --maestro-csv, --root (and --no-report)."
+    g = p.add_argument_group("the music to read", what)
+    src = g.add_mutually_exclusive_group()
+    src.add_argument("--folder", help="a folder laid out as <Composer>/*.mid")
+    src.add_argument("--maestro-csv", metavar="CSV", help="a MAESTRO-style CSV: canonical_composer, canonical_title, "
+                     "midi_filename (its split is kept when it has one)")
+    g.add_argument("--root", help="with --maestro-csv: the folder its midi_filename paths start from (default: the CSV's folder)")
+    if report: g.add_argument("--no-report", action="store_true", help="skip the data report printed first")
+
+def read_collection(args) -> tuple:
+    "The manifest the collection options of `args` name (None for the bundled corpus), and its name."
+    from maestro_lessons.corpus import scan_folder, read_maestro_csv
+    if getattr(args, "root", None) and not getattr(args, "maestro_csv", None): raise ValueError("--root goes with --maestro-csv")
+    if getattr(args, "folder", None): return scan_folder(args.folder), str(args.folder)
+    if getattr(args, "maestro_csv", None): return read_maestro_csv(args.maestro_csv, args.root), str(args.maestro_csv)
+    return None, BUNDLED
+
+def collection_report(args, manifest, name: str) -> None:
+    "The brief data report of the pieces a command is about to read, unless `--no-report`."
+    from maestro_lessons.demo import corpus_report
+    if not getattr(args, "no_report", False): corpus_report(manifest, name, verify=False, show=5, brief=True); print()
+
+def splittable(manifest, name: str, least: int = 1):
+    "The readable pieces of the composers with enough works for a split; the others are named. Raise if fewer than `least` remain."
+    from maestro_lessons.corpus import enough_pieces, MIN_WORKS
+    from maestro_lessons.notes import read_corpus_stats
+    failed = read_corpus_stats(manifest, progress=False)[1]      # the files the report skipped do not count
+    kept, few = enough_pieces(manifest[~manifest.path.isin(failed.path)])
+    if len(few): print(f"Left out, fewer than {MIN_WORKS} works (one each for train, validation and test): "
+                       + ", ".join(f"{c} ({n})" for c, n in few.items()))
+    if (n := kept.composer.nunique()) < least:
+        raise ValueError(f"{name}: {n} composer(s) with at least {MIN_WORKS} works; this needs {least}")
+    return kept
+
+# %% ../nbs/A2_cli.ipynb #2d92643a
 def cmd_report(args) -> int:
-    "`maestro report`: check a corpus and print a data report."
+    "`maestro report`: check a collection and print a data report."
     from maestro_lessons.corpus import load_manifest
     from maestro_lessons.demo import corpus_report
-    manifest, name = _manifest(args)
+    manifest, name = read_collection(args)
     return corpus_report(load_manifest() if manifest is None else manifest, name, verify=not args.no_verify,
                          plot=args.plot, show=args.show)
 
 def cmd_train_classifier(args) -> int:
     "`maestro train classifier`: train the composer classifier, print its test scores, save its bundle."
-    manifest, _ = _manifest(args)                            # a wrong folder fails here, before TensorFlow loads
+    from maestro_lessons.corpus import load_manifest
+    from maestro_lessons.classifier import COMPOSERS, composer_manifest
+    manifest, name = read_collection(args)                  # a wrong folder fails here, before TensorFlow loads
+    composers = args.composers or (COMPOSERS if manifest is None else sorted(set(manifest.composer)))
+    max_pieces = {"Traditional": args.max_traditional}
+    pieces = composer_manifest(load_manifest() if manifest is None else manifest, composers, max_pieces, args.seed)
+    collection_report(args, pieces, name)
+    pieces = splittable(pieces, name, least=2)
     quiet_tensorflow()
     from maestro_lessons.classifier import train_classifier
-    out = train_classifier(manifest, args.out, args.epochs, args.steps_per_epoch, verbose=2, model=args.model,
-                           composers=args.composers, max_pieces={"Traditional": args.max_traditional}, notes=args.notes,
+    out = train_classifier(pieces, args.out, args.epochs, args.steps_per_epoch, verbose=2, model=args.model,
+                           composers=sorted(set(pieces.composer)), max_pieces=max_pieces, notes=args.notes,
                            stride=args.stride, units=tuple(args.units), bidirectional=args.bidirectional,
                            heads=args.heads, transpose=args.transpose, weight_power=args.weight_power, seed=args.seed)
+    from maestro_lessons.classifier import clip_data
+    from maestro_lessons.trust import calibrate_bundle              # calibrated, with its "none of these" rule
+    fit = calibrate_bundle(out, clip_data(pieces, sorted(set(pieces.composer)), max_pieces, args.notes, args.seed))
+    print(f"calibrated: temperature {fit['temperature']:.2f}, test-clip ECE {fit['test_ece_after']:.3f}; "
+          f"refuses pieces unlike the training pieces ({fit['test_accepted']:.0%} of test pieces accepted)")
     print(f"saved to {out}")
     return 0
 
+# %% ../nbs/A2_cli.ipynb #f1c0a010
 def cmd_train_generator(args) -> int:
     "`maestro train generator`: train a composer-conditioned generator and save it."
-    manifest, _ = _manifest(args)
+    from maestro_lessons.corpus import load_manifest
+    from maestro_lessons.generator import composer_sample
+    manifest, name = read_collection(args)
+    pieces = composer_sample(load_manifest() if manifest is None else manifest, args.pieces or None, args.seed)
+    collection_report(args, pieces, name)
+    pieces = splittable(pieces, name)
     quiet_tensorflow()
     from maestro_lessons.files import models_dir
     from maestro_lessons.generator import train_on_corpus
-    gen = train_on_corpus(manifest, per_composer=args.pieces or None, length=args.length, batch_size=args.batch_size,
+    gen = train_on_corpus(pieces, per_composer=None, length=args.length, batch_size=args.batch_size,
                           units=args.units, n_layers=args.layers, epochs=args.epochs, steps_per_epoch=args.steps or None,
                           minutes=args.minutes, folder=args.out, seed=args.seed, verbose=1 if args.verbose else 2)
     print(f"{gen}\nsaved to {args.out or models_dir('generator')} (best val_loss {gen.meta['val_loss']:.3f})")
     return 0
 
+# %% ../nbs/A2_cli.ipynb #f1c0a006
+OPEN_SET = ("nearest", "probability", "distance")   # the columns of a classifier that may say "none of these"
+
+def _classes(table) -> list: return [c for c in table.columns if c not in ("composer", *OPEN_SET)]
+
+def verdicts(table) -> "pd.Series":
+    "The composer of each row of a `classify_files` table, or `none of these (nearest: X, 0.41)` where it refused."
+    if "nearest" not in table: return table.composer.astype(str)
+    return table.composer.astype(str).where(table.composer == table.nearest, [
+        f"{c} (nearest: {n}, {p:.2f})" for c, n, p in zip(table.composer, table.nearest, table.probability)])
+
+def composer_accuracy(truth, heard, classes) -> "pd.DataFrame":
+    "Per true composer: pieces, pieces heard as their composer, accuracy (empty for composers outside `classes`), refusals."
+    import pandas as pd
+    d = pd.DataFrame({"correct": truth == heard, "refused": ~heard.isin(classes), "known": truth.isin(classes)})
+    t = d.groupby(truth.rename("composer")).agg(pieces=("correct", "size"), correct=("correct", "sum"),
+                                                refused=("refused", "sum"), known=("known", "first"))
+    known = d[d.known]
+    t.loc["all known"] = [len(known), known.correct.sum(), known.refused.sum(), True]
+    t.insert(2, "accuracy", (t.correct / t.pieces).where(t.known.astype(bool)).round(3))
+    return t.drop(columns="known")
+
+def _as_json(table, truth=None) -> dict:
+    "{file or id: composer, probabilities (most probable first), the `OPEN_SET` columns when given, true composer}."
+    out = {}
+    for f, row in table.iterrows():
+        probs = sorted(((c, float(row[c])) for c in _classes(table)), key=lambda kv: -kv[1])
+        out[f] = dict(composer=row.composer, probabilities=dict(probs))
+        out[f].update({k: (row[k] if k == "nearest" else float(row[k])) for k in OPEN_SET if k in table})
+        if truth is not None: out[f]["true"] = truth.get(f)
+    return out
+
+def _classified(table, truth=None) -> "pd.DataFrame":
+    "The table to print: the verdict, the true composer (for a collection), the probabilities."
+    import pandas as pd
+    probs = table[_classes(table)].round(3)
+    shown = pd.concat([verdicts(table).rename("composer"), probs], axis=1)
+    if truth is not None: shown.insert(0, "true", truth.reindex(shown.index))
+    return shown
+
 # %% ../nbs/A2_cli.ipynb #b6eb1420
 def cmd_classify(args) -> int:
-    "`maestro classify`: composer probabilities of each MIDI file (exit code 2 if one cannot be read)."
-    import pandas as pd
-    missing = [f for f in args.files if not Path(f).is_file()]
-    if len(missing) == len(args.files):                      # nothing to classify: say so before loading TensorFlow
-        for f in missing: print(f"maestro classify: error: {f}: no such file", file=sys.stderr)
-        return 2
+    "`maestro classify`: the composer of MIDI files, or of every piece of a collection with the accuracy per composer."
+    import contextlib, pandas as pd
+    if args.files and (args.folder or args.maestro_csv):
+        raise ValueError("give MIDI files or a collection (--folder, --maestro-csv), not both")
+    manifest, name = read_collection(args)
+    if manifest is None and not args.files: args.usage_error("give MIDI files, or a collection: --folder or --maestro-csv")
+    if manifest is None:
+        files, truth = args.files, None
+        if all(not Path(f).is_file() for f in files):       # nothing to classify: say so before loading TensorFlow
+            for f in files: print(f"maestro classify: error: {f}: no such file", file=sys.stderr)
+            return 2
+    else:
+        with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout): collection_report(args, manifest, name)
+        if manifest.empty: raise ValueError(f"{name}: no MIDI file to classify")
+        files, truth = manifest.path.tolist(), pd.Series(manifest.composer.values, index=manifest.id.values)
     quiet_tensorflow()
-    from maestro_lessons.classifier import classify_files
-    table, errors = classify_files(args.files, args.bundle)
-    classes = [c for c in table.columns if c != "composer"]
+    from maestro_lessons.trust import classify_files             # calibrated answers, or "none of these"
+    table, errors = classify_files(files, args.bundle)
+    if truth is not None:
+        table.index = table.index.map(dict(zip(manifest.path, manifest.id)))
+        accuracy = composer_accuracy(truth.reindex(table.index), table.composer, _classes(table))
     if args.json:
-        print(json.dumps({f: {"composer": row.composer, "probabilities": dict(sorted(
-            ((c, float(row[c])) for c in classes), key=lambda kv: -kv[1]))} for f, row in table.iterrows()}, indent=1))
+        pieces = _as_json(table, truth)
+        if truth is not None:
+            per_composer = accuracy.reset_index().astype(object)
+            pieces = dict(pieces=pieces, per_composer=per_composer.where(per_composer.notna(), None).to_dict("records"))
+        print(json.dumps(pieces, indent=1, default=lambda x: x.item()))
     elif len(table):
-        with pd.option_context("display.width", 200, "display.max_colwidth", 60): print(table.round(3).to_string())
+        with pd.option_context("display.width", 200, "display.max_colwidth", 60, "display.max_rows", None):
+            print(_classified(table, truth).to_string())
+            if truth is not None: print("\nAccuracy per composer:\n" + accuracy.to_string())
     for e in errors: print(f"maestro classify: error: {e}", file=sys.stderr)
     return 2 if errors else 0
 
 # %% ../nbs/A2_cli.ipynb #b6eb1421
+def primer_piece(args) -> str | None:
+    "The MIDI file `maestro generate` continues: `--primer FILE`, or the piece of the collection `--primer` names, or a random one."
+    from maestro_lessons.corpus import load_manifest
+    from maestro_lessons.notes import read_notes, MidiError
+    named = bool(args.folder or args.maestro_csv)
+    if args.primer is None and not named: return None
+    if args.primer not in (None, "random") and not named and Path(args.primer).is_file(): return args.primer
+    manifest, name = read_collection(args)
+    manifest = load_manifest() if manifest is None else manifest
+    if args.primer in (None, "random"):
+        pool = manifest if args.composer is None else manifest[manifest.composer.str.lower() == args.composer.lower()]
+        if pool.empty: raise ValueError(f"{name}: no piece by {args.composer}; its composers: {', '.join(sorted(set(manifest.composer)))}")
+    else:
+        pool = manifest[(manifest.id == args.primer) | (manifest.path.map(lambda f: Path(f).name) == args.primer)]
+        if pool.empty: raise ValueError(f"{args.primer}: no such file, nor a piece of {name} (name a piece by its id, "
+                                        "as `maestro report` lists them, or say random)")
+    collection_report(args, pool, name)
+    for row in pool.sample(frac=1, random_state=args.seed).itertuples():   # the first readable piece, in a seeded order
+        try: read_notes(row.path)
+        except MidiError: continue
+        print(f"Primer: {row.id} ({row.composer}) from {name}, its first {args.primer_seconds:g} s"); return row.path
+    raise ValueError(f"{name}: no readable piece to continue")
+
+# %% ../nbs/A2_cli.ipynb #f1c0a011
 def cmd_generate(args) -> int:
     "`maestro generate`: write new pieces (MIDI, and WAV if asked) with a trained generator."
+    primer = primer_piece(args)
     quiet_tensorflow()
     from maestro_lessons.generator import load_generator
     from maestro_lessons.sampling import generate
     from maestro_lessons.export import write_midi, to_audio, write_wav
     pieces = generate(load_generator(args.model), composer=args.composer, seconds=args.seconds, tokens=args.tokens,
-                      temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, primer=args.primer,
+                      temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, primer=primer,
                       primer_seconds=args.primer_seconds, n=args.n, seed=args.seed, include_primer=args.include_primer,
                       max_note=args.max_note or None)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -113,6 +244,7 @@ def cmd_generate(args) -> int:
         print(msg)
     return 0
 
+# %% ../nbs/A2_cli.ipynb #f1c0a007
 def _numbered(path, i: int, n: int, suffix: str | None = None) -> Path:
     "`path` itself for a single piece, else `path` with `-{i + 1}` before its suffix (or before `suffix`)."
     path = Path(path)
@@ -129,10 +261,8 @@ def cmd_demo(args) -> int:
 
 # %% ../nbs/A2_cli.ipynb #b6eb1423
 def _add_report(sub) -> None:
-    r = sub.add_parser("report", help="check a corpus and print a data report")
-    src = r.add_mutually_exclusive_group()
-    src.add_argument("--folder", help="a folder laid out as <Composer>/*.mid (default: the bundled corpus)")
-    src.add_argument("--maestro-csv", help="a MAESTRO-style CSV (canonical_composer, canonical_title, midi_filename)")
+    r = sub.add_parser("report", help="check a collection and print a data report")
+    add_collection(r, report=False)
     r.add_argument("--no-verify", action="store_true", help="skip the SHA-256 check of the bundled files")
     r.add_argument("--plot", help="also save the report's charts to this PNG file (and the note-level checks beside it)")
     r.add_argument("--show", type=int, default=20, help="list at most this many pieces that fail a note-level check")
@@ -140,10 +270,10 @@ def _add_report(sub) -> None:
 
 def _add_train_classifier(kinds) -> None:
     from maestro_lessons.classifier import COMPOSERS, MAX_PIECES, WEIGHT_POWER
-    t = kinds.add_parser("classifier", help="composer classifier on the bundled corpus (or your own folder)")
-    t.add_argument("--folder", help="a folder laid out as <Composer>/*.mid (default: the bundled corpus)")
+    t = kinds.add_parser("classifier", help="a composer classifier")
+    add_collection(t)
     t.add_argument("--model", choices=("event", "roll"), default="event", help="event-token LSTM or piano-roll Bi-LSTM")
-    t.add_argument("--composers", nargs="+", help=f"default: {' '.join(COMPOSERS)} (with --folder: all of its composers)")
+    t.add_argument("--composers", nargs="+", help=f"default: {' '.join(COMPOSERS)} (with --folder or --maestro-csv: all of its composers)")
     t.add_argument("--max-traditional", type=int, default=MAX_PIECES["Traditional"], help="folk tunes sampled")
     t.add_argument("--notes", type=int, default=64, help="notes per clip")
     t.add_argument("--stride", type=int, default=32, help="notes between training clips")
@@ -161,7 +291,7 @@ def _add_train_classifier(kinds) -> None:
 # %% ../nbs/A2_cli.ipynb #b6eb1426
 def _add_train_generator(kinds) -> None:
     t = kinds.add_parser("generator", help="train a composer-conditioned LSTM generator")
-    t.add_argument("--folder", help="a folder laid out as <Composer>/*.mid (default: the bundled corpus)")
+    add_collection(t)
     t.add_argument("--pieces", type=int, default=200, help="at most this many pieces per composer (0: all)")
     t.add_argument("--length", type=int, default=256, help="window length in tokens")
     t.add_argument("--batch-size", type=int, default=32)
@@ -177,11 +307,12 @@ def _add_train_generator(kinds) -> None:
 
 # %% ../nbs/A2_cli.ipynb #b6eb1424
 def _add_classify(sub) -> None:
-    c = sub.add_parser("classify", help="composer probabilities of MIDI files (a trained classifier bundle)")
-    c.add_argument("files", nargs="+", metavar="FILE", help="MIDI files")
+    c = sub.add_parser("classify", help="the composer of MIDI files, or of every piece of a collection (with the accuracy per composer)")
+    c.add_argument("files", nargs="*", metavar="FILE", help="MIDI files (or name a collection instead)")
+    add_collection(c, "a collection to classify piece by piece, instead of FILEs")
     c.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    c.add_argument("--bundle", help="classifier bundle folder (default: the one `maestro train classifier` saves)")
-    c.set_defaults(func=cmd_classify)
+    c.add_argument("--bundle", help="classifier bundle folder, e.g. one `maestro train classifier` saved (default: the shipped classifier in models/)")
+    c.set_defaults(func=cmd_classify, usage_error=c.error)
 
 def _add_generate(sub) -> None:
     g = sub.add_parser("generate", help="write new music with a trained generator")
@@ -191,7 +322,8 @@ def _add_generate(sub) -> None:
     g.add_argument("--temperature", type=float, default=1.0)
     g.add_argument("--top-k", type=int, default=0, help="keep the k most likely tokens (0: all)")
     g.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling: keep the most likely tokens up to this probability")
-    g.add_argument("--primer", help="a MIDI file to continue")
+    g.add_argument("--primer", help="a MIDI file to continue; or a piece of the collection below, by its id (as `maestro "
+                   "report` lists them) or `random`: a random piece of --composer (seeded by --seed)")
     g.add_argument("--primer-seconds", type=float, default=10.0, help="how much of the primer to use")
     g.add_argument("--include-primer", action="store_true", help="write the primer before the continuation")
     g.add_argument("--max-note", type=float, default=5.0, help="close notes held longer than this many seconds (0: never)")
@@ -200,6 +332,8 @@ def _add_generate(sub) -> None:
     g.add_argument("--model", help="a generator folder (default: the one `maestro train generator` wrote)")
     g.add_argument("--out", default="piece.mid", help="the MIDI file to write")
     g.add_argument("--wav", help="also write audio to this WAV file")
+    add_collection(g, "where --primer finds a piece (the bundled corpus, unless one of these names your own); naming one "
+                   "without --primer continues a random piece of --composer")
     g.set_defaults(func=cmd_generate)
 
 # %% ../nbs/A2_cli.ipynb #b6eb1427
@@ -221,10 +355,13 @@ def _add_demo(sub) -> None:
 # %% ../nbs/A2_cli.ipynb #b6eb1425
 def parser() -> argparse.ArgumentParser:
     "The `maestro` command's argument parser."
-    p = argparse.ArgumentParser(prog="maestro", description="maestro_lessons: deep learning for symbolic music.")
+    p = argparse.ArgumentParser(prog="maestro", description="maestro_lessons: deep learning for symbolic music. "
+                                "The commands that read music (report, train, classify, generate --primer) take the bundled corpus, "
+                                "a folder of <Composer>/*.mid (--folder) or a MAESTRO-style CSV (--maestro-csv); "
+                                "demo runs on the bundled corpus.")
     sub = p.add_subparsers(dest="command", required=True)
     _add_report(sub)
-    kinds = sub.add_parser("train", help="train a model on the bundled corpus (or your own)").add_subparsers(
+    kinds = sub.add_parser("train", help="train a composer classifier or a generator").add_subparsers(
         dest="kind", required=True, metavar="KIND")
     _add_train_classifier(kinds); _add_train_generator(kinds)
     _add_classify(sub); _add_generate(sub); _add_demo(sub)

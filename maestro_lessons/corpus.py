@@ -16,8 +16,9 @@ import pandas as pd
 from .files import data_dir, sha256_file
 
 # %% auto #0
-__all__ = ['MIDI_SUFFIXES', 'load_manifest', 'verify_corpus', 'scan_folder', 'work_key', 'read_maestro_csv', 'piece_groups',
-           'split_pieces', 'check_split', 'manifest_stats', 'summarize', 'plot_report', 'load_jsb_chorales']
+__all__ = ['MIDI_SUFFIXES', 'MIN_WORKS', 'load_manifest', 'verify_corpus', 'scan_folder', 'work_key', 'read_maestro_csv',
+           'piece_groups', 'split_pieces', 'enough_pieces', 'check_split', 'manifest_stats', 'summarize', 'plot_report',
+           'load_jsb_chorales']
 
 # %% ../nbs/01_corpus.ipynb #cb32452a
 def load_manifest(name: str = "music21") -> pd.DataFrame:
@@ -140,6 +141,15 @@ def split_pieces(df: pd.DataFrame, valid: float = 0.15, test: float = 0.15, seed
     if test > 0: hold_out(np.arange(len(df)), test, "test")
     if valid > 0: hold_out(np.flatnonzero(out == "train"), valid / (1 - test), "valid")
     return pd.Series(out, index=df.index, name="split")
+
+# %% ../nbs/01_corpus.ipynb #e1a0c002
+MIN_WORKS = 3                  # one work each for train, validation and test
+
+def enough_pieces(manifest: pd.DataFrame, minimum: int = MIN_WORKS) -> tuple[pd.DataFrame, pd.Series]:
+    "The rows of composers with at least `minimum` works (`piece_groups`), and the works of each composer left out."
+    works = pd.Series(piece_groups(manifest), index=manifest.index).groupby(manifest.composer).nunique()
+    few = works[works < minimum].rename("works")
+    return manifest[~manifest.composer.isin(few.index)], few
 
 # %% ../nbs/01_corpus.ipynb #16b45e67
 def check_split(df: pd.DataFrame, split: pd.Series) -> pd.DataFrame:

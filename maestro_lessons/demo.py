@@ -16,28 +16,31 @@ __all__ = ['corpus_report', 'critic_table', 'write_pieces', 'judge_pieces', 'run
 # %% ../nbs/demo.ipynb #d1a2b3c5
 def _print_split(manifest, stats) -> None:
     "The piece-level split (seed 0) of the readable pieces, and whether a work sits on two sides."
-    from maestro_lessons.corpus import split_pieces, check_split
+    from maestro_lessons.corpus import split_pieces, check_split, enough_pieces, MIN_WORKS
     readable = manifest[manifest.id.isin(stats.id if len(stats) else [])].reset_index(drop=True)
     if len(readable) < 3: return
     split = split_pieces(readable)
     leaks = check_split(readable, split)
     print("\nSplit by piece (seed 0): " + ", ".join(f"{k} {v}" for k, v in split.value_counts().items())
           + ("; no work on two sides" if leaks.empty else f"; {len(leaks)} LEAK(S)"))
+    few = enough_pieces(readable)[1]
+    if len(few): print(f"Too few works for a split (under {MIN_WORKS}; training leaves them out): "
+                       + ", ".join(f"{c} ({n})" for c, n in few.items()))
 
-def _print_note_checks(checks, show: int) -> None:
-    "The note-level checks per composer and the first `show` pieces that fail one."
+def _print_note_checks(checks, show: int, brief: bool = False) -> None:
+    "The note-level checks per composer (unless `brief`) and the first `show` pieces that fail one."
     from maestro_lessons.notes import summarize_checks
-    print("\nNote-level checks (the notes lesson; pedal not applied): longest note, most notes at once, "
-          "same-pitch overlaps in one track, zero-length notes, notes past the end\n"
-          + summarize_checks(checks).round(2).to_string())
+    if not brief: print("\nNote-level checks (the notes lesson; pedal not applied): longest note, most notes at once, "
+                        "same-pitch overlaps in one track, zero-length notes, notes past the end\n"
+                        + summarize_checks(checks).round(2).to_string())
     flagged = checks[checks.problems != ""]
     print(f"\nPieces to look at: {len(flagged)}" + ("" if flagged.empty else "\n" + flagged.head(show)[
         ["id", "composer", "problems"]].to_string(index=False)))
     if len(flagged) > show: print(f"… and {len(flagged) - show} more (--show N lists more)")
 
 # %% ../nbs/demo.ipynb #d1a2b3c6
-def corpus_report(manifest, name: str, verify: bool = True, plot=None, show: int = 20) -> int:
-    "Check the corpus of `manifest`, read every piece (a progress bar in a terminal) and print a data report; 0 when done."
+def corpus_report(manifest, name: str, verify: bool = True, plot=None, show: int = 20, brief: bool = False) -> int:
+    "Check the corpus of `manifest`, read every piece (a progress bar in a terminal) and print a data report (`brief`: no split, no check table); 0 when done."
     import pandas as pd
     from maestro_lessons.corpus import verify_corpus, summarize, plot_report
     from maestro_lessons.notes import read_corpus_stats, check_collection, plot_note_checks
@@ -53,8 +56,8 @@ def corpus_report(manifest, name: str, verify: bool = True, plot=None, show: int
     checks = check_collection(manifest, progress=progress)
     with pd.option_context("display.width", 120, "display.max_columns", 10):
         print("\n" + summarize(stats).to_string() if len(stats) else "\nNo readable piece.")
-        _print_split(manifest, stats)
-        if len(checks): _print_note_checks(checks, show)
+        if not brief: _print_split(manifest, stats)
+        if len(checks): _print_note_checks(checks, show, brief)
         failed = pd.concat([pd.DataFrame(manifest.attrs.get("skipped", []), columns=["path", "reason"]),
                             failed[["path", "reason"]]], ignore_index=True)
         print(f"\nFiles skipped: {len(failed)}")

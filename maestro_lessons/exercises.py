@@ -16,11 +16,12 @@ import pandas as pd
 __all__ = ['EXERCISES', 'exercise', 'check_exercise_1_1', 'check_exercise_1_2', 'check_exercise_1_3', 'check_exercise_2_1',
            'check_exercise_2_2', 'check_exercise_2_3', 'check_exercise_3_1', 'check_exercise_3_2', 'check_exercise_4_1',
            'check_exercise_4_2', 'check_exercise_4_3', 'check_exercise_5_1', 'check_exercise_5_2', 'check_exercise_5_3',
-           'check_exercise_6_1', 'check_exercise_6_2', 'check_exercise_6_3', 'generator_data', 'check_exercise_8_1',
-           'check_exercise_8_2', 'check_exercise_9_1', 'check_exercise_9_2', 'check_exercise_9_3',
-           'check_exercise_10_1', 'check_exercise_10_2', 'check_exercise_11_1', 'check_exercise_11_2',
-           'check_exercise_11_3', 'check_exercise_12_1', 'check_exercise_12_2', 'check_exercise_12_3',
-           'check_exercise_13_1', 'check_exercise_13_2', 'check_exercise_13_3', 'check_exercise_A3_1']
+           'check_exercise_6_1', 'check_exercise_6_2', 'check_exercise_6_3', 'check_exercise_7_1', 'check_exercise_7_2',
+           'generator_data', 'check_exercise_8_1', 'check_exercise_8_2', 'check_exercise_9_1', 'check_exercise_9_2',
+           'check_exercise_9_3', 'check_exercise_10_1', 'check_exercise_10_2', 'check_exercise_11_1',
+           'check_exercise_11_2', 'check_exercise_11_3', 'check_exercise_12_1', 'check_exercise_12_2',
+           'check_exercise_12_3', 'check_exercise_13_1', 'check_exercise_13_2', 'check_exercise_13_3',
+           'check_exercise_A3_1']
 
 # %% ../nbs/exercises.ipynb #c1cc878b
 EXERCISES: dict[str, str] = {}          # "2.1" -> the one-line task, filled in by `exercise`
@@ -243,6 +244,25 @@ def check_exercise_6_3(answer):
     if answer["loses_most"] != classes[int(np.argmax(with_keys - without_keys))]:
         return (f"{answer['loses_most']!r} is not the composer whose F1 drops the most: "
                 "compare the per-composer F1 of both models (f1_score(..., average=None))")
+
+# %% ../nbs/exercises.ipynb #9ed23b1c
+@exercise("7.1", "Write ece(probs, labels, bins=10): the expected calibration error, by equal-width confidence bins.")
+def check_exercise_7_1(answer):
+    from maestro_lessons.trust import expected_calibration_error
+    rng = np.random.default_rng(1)
+    probs, labels = rng.dirichlet(np.full(4, 0.3), 500), rng.integers(0, 4, 500)
+    for bins in (10, 5):
+        want, got = expected_calibration_error(probs, labels, bins), float(answer(probs, labels, bins))
+        if abs(got - want) > 1e-6: return f"with {bins} bins you get {got:.4f}; weight each bin's gap by its share of clips"
+
+@exercise("7.2", "Write bootstrap_interval(outcomes, n=2000, seed=0): the 2.5 and 97.5 percentiles of resampled means.")
+def check_exercise_7_2(answer):
+    from maestro_lessons.trust import proportion_interval
+    outcomes = [1] * 45 + [0] * 5
+    lo, hi = map(float, answer(outcomes))
+    if not lo < 0.9 < hi: return f"({lo:.3f}, {hi:.3f}) does not hold the observed rate 0.9"
+    if max(abs(lo - a) for a in proportion_interval(45, 50)[:1]) > 0.05 or hi > 1: return f"({lo:.3f}, {hi:.3f}) is far from the Wilson interval"
+    if answer([1] * 5) != answer([1] * 5) or tuple(map(float, answer([1] * 5))) != (1.0, 1.0): return "five 1s can only resample to 1"
 
 # %% ../nbs/exercises.ipynb #47dedf0a
 @functools.lru_cache(maxsize=1)

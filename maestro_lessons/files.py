@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['data_dir', 'cache_dir', 'models_dir', 'sha256_file', 'tmp_beside', 'remove_stale_tmp', 'atomic_file', 'atomic_folder',
-           'start_method', 'worker_map', 'read_json', 'load_keras_model', 'bundle_stamp', 'check_stamp',
-           'aligned_empty', 'read_npy_aligned']
+__all__ = ['data_dir', 'cache_dir', 'models_dir', 'shipped_dir', 'sha256_file', 'tmp_beside', 'remove_stale_tmp', 'atomic_file',
+           'atomic_folder', 'start_method', 'worker_map', 'read_json', 'load_keras_model', 'bundle_stamp',
+           'check_stamp', 'aligned_empty', 'read_npy_aligned']
 
 # %% ../nbs/A1_files.ipynb #1c46ea7d
 def data_dir() -> Path:
@@ -35,6 +35,13 @@ def cache_dir() -> Path:
 def models_dir(name: str | None = None) -> Path:
     "Where trained models are kept: `cache_dir()/models`, or the folder of the model called `name` in it."
     d = cache_dir() / "models"
+    return d / name if name else d
+
+def shipped_dir(name: str | None = None) -> Path:
+    "The trained models that ship with the course (`$MAESTRO_MODELS`, or `models/` beside the package), or the one called `name`."
+    env = os.environ.get("MAESTRO_MODELS")
+    import maestro_lessons
+    d = Path(env).expanduser() if env else Path(maestro_lessons.__file__).resolve().parent.parent / "models"
     return d / name if name else d
 
 # %% ../nbs/A1_files.ipynb #7aae1c31
@@ -141,12 +148,10 @@ def bundle_stamp(format: int) -> dict:
                 created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
 def check_stamp(info: dict, format: int, where: str, retrain: str) -> None:
-    "Raise a ValueError naming `where` when its stamp `info` is of another layout `format` or another package version."
-    from maestro_lessons import __version__
+    "Raise a ValueError naming `where` when its stamp `info` is of another layout `format` (the package version may differ)."
     if info.get("format") != format:
-        raise ValueError(f"{where} has format {info.get('format')}; this maestro_lessons reads format {format}: {retrain}")
-    if info.get("version") != __version__:
-        raise ValueError(f"{where} was saved by maestro_lessons {info.get('version')}, this is {__version__}: {retrain}")
+        saved = f" (saved by maestro_lessons {info['version']})" if info.get("version") else ""
+        raise ValueError(f"{where} has format {info.get('format')}{saved}; this maestro_lessons reads format {format}: {retrain}")
 
 # %% ../nbs/A1_files.ipynb #bd0c3f89
 def aligned_empty(n: int, dtype, align: int = 64) -> np.ndarray:

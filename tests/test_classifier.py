@@ -39,7 +39,11 @@ def tiny(data):
 
 @pytest.fixture(scope="module")
 def bundle(tiny, data, tmp_path_factory):
-    return save_classifier(tiny, tmp_path_factory.mktemp("models") / "clf", data.classes, data.encoding)
+    "The tiny model's bundle, calibrated with its refusal rule (the trust lesson) as `maestro train classifier` leaves it."
+    from maestro_lessons.trust import calibrate_bundle
+    path = save_classifier(tiny, tmp_path_factory.mktemp("models") / "clf", data.classes, data.encoding)
+    calibrate_bundle(path, data)
+    return path
 
 @pytest.fixture(scope="module")
 def outside_midi(tmp_path_factory):
@@ -163,7 +167,8 @@ def test_bundle_round_trip_gives_identical_predictions(tiny, bundle, data):
     X, _, pieces = clip_windows(data.cache, data.parts["test"])
     assert np.array_equal(predict_clips(clf.model, X), predict_clips(tiny, X))
     assert clf.classes == data.classes and clf.settings["version"] == __version__
-    assert sorted(p.name for p in bundle.iterdir()) == ["labels.json", "model.keras", "settings.json", "vocab.json"]
+    assert sorted(p.name for p in bundle.iterdir()) == ["labels.json", "model.keras", "settings.json", "trust.json", "trust.npz",
+                                                        "vocab.json"]                  # calibrated by the fixture
     i = data.parts["test"][0]                                                           # a corpus file, by its path
     probs = clf.predict_midi(data.manifest.set_index("id").path[data.cache.ids[i]])
     ids, pp = piece_probabilities(predict_clips(tiny, X), pieces)
@@ -194,7 +199,7 @@ def _edited(bundle, tmp_path, edit):
     return b
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda b, s: s.update(version="0.0.1"), "saved by maestro_lessons 0.0.1, this is"),
+    (lambda b, s: s.update(format=0, version="0.0.1"), "has format 0 (saved by maestro_lessons 0.0.1)"),
     (lambda b, s: s.update(format=99), "has format 99"),
     (lambda b, s: s["encoding"].update(max_offset=96), "vocabulary"),
     (lambda b, s: s["clip"].update(notes=32), "reads 192 tokens but the clip settings say 32 notes"),
@@ -204,7 +209,7 @@ def _edited(bundle, tmp_path, edit):
     (lambda b, s: s["encoding"].update(name="performance"), "not 'performance'"),
 ])
 def test_load_refuses_a_bundle_that_does_not_match(bundle, tmp_path, edit, message):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(")): load_classifier(_edited(bundle, tmp_path, edit))
+    with pytest.raises(ValueError, match=re.escape(message)): load_classifier(_edited(bundle, tmp_path, edit))
 
 @pytest.mark.parametrize("damage, message", [
     (lambda b: (b / "settings.json").write_text("{\"format\": 1,"), "settings.json is not valid JSON"),
@@ -262,29 +267,33 @@ def test_maestro_classify_json(bundle, outside_midi, capsys):
     rc, out, err = classify_in_process(capsys, outside_midi, "--json", "--bundle", bundle)
     assert rc == 0, err
     got = json.loads(out)[str(outside_midi)]
-    assert got["composer"] in COMPOSERS and abs(sum(got["probabilities"].values()) - 1) < 1e-4
+    assert got["composer"] in (*COMPOSERS, "none of these") and abs(sum(got["probabilities"].values()) - 1) < 1e-4
 
-def test_maestro_classify_refuses_a_bundle_of_another_version(bundle, tmp_path, outside_midi, capsys, monkeypatch):
-    old = _edited(bundle, tmp_path, lambda b, s: s.update(version="0.0.1"))
+def test_maestro_classify_reads_an_older_release_and_refuses_another_format(bundle, tmp_path, outside_midi, capsys, monkeypatch):
+    old = _edited(bundle, tmp_path, lambda b, s: s.update(version="0.0.1"))            # same format: bundles outlive releases
     rc, out, err = classify_in_process(capsys, outside_midi, "--bundle", old)
-    assert rc == 2 and "saved by maestro_lessons 0.0.1" in err and out == ""
-    monkeypatch.setenv("MAESTRO_CACHE", str(tmp_path / "empty"))                     # no bundle trained yet
+    assert rc == 0, err
+    other = _edited(bundle, tmp_path / "f", lambda b, s: s.update(format=0, version="0.0.1"))
+    rc, out, err = classify_in_process(capsys, outside_midi, "--bundle", other)
+    assert rc == 2 and "has format 0 (saved by maestro_lessons 0.0.1)" in err and out == ""
+    monkeypatch.setenv("MAESTRO_MODELS", str(tmp_path / "empty"))                    # no shipped models there
     rc, out, err = classify_in_process(capsys, outside_midi)
-    assert rc == 2 and "maestro train classifier" in err
+    assert rc == 2 and "no classifier bundle at" in err and str(tmp_path / "empty") in err
 
 def test_maestro_train_classifier_saves_a_bundle_that_classifies(tmp_path, monkeypatch, outside_midi, capsys):
-    "`maestro train classifier` is `train_classifier`; its bundle lands where `maestro classify` looks by default."
+    "`maestro train classifier` is `train_classifier` then `calibrate_bundle`; `maestro classify --bundle` reads it back."
     from maestro_lessons import cli
     from maestro_lessons.files import models_dir
     monkeypatch.setenv("MAESTRO_CACHE", str(tmp_path / "cache"))
     rc = cli.main(["train", "classifier", "--epochs", "1", "--steps-per-epoch", "3", "--units", "8",
                    "--max-traditional", "100"])
     out = capsys.readouterr().out
-    assert rc == 0 and "clip_macro_f1=" in out and "piece_accuracy=" in out and "saved to" in out
+    assert rc == 0 and "clip_macro_f1=" in out and "piece_accuracy=" in out and "saved to" in out and "calibrated:" in out
     bundle = models_dir("composer-classifier")
     assert str(tmp_path / "cache") in str(bundle) and set(load_classifier(bundle).predict_midi(outside_midi)) == set(COMPOSERS)
     assert load_classifier(bundle).settings["clip"]["train_stride"] == 32                # the recipe's settings
-    rc, out, err = classify_in_process(capsys, outside_midi)                            # no --bundle: the default one
+    assert (bundle / "trust.json").is_file()                                             # it can say "none of these"
+    rc, out, err = classify_in_process(capsys, outside_midi, "--bundle", bundle)
     assert rc == 0 and "scale.mid" in out, err
 
 def test_train_classifier_refuses_unknown_settings(tmp_path):

@@ -40,11 +40,11 @@ def test_report_on_missing_folder_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize("argv,want", [
     (["report", "--maestro-csv", "m.csv", "--no-verify", "--plot", "p.png", "--show", "5"],
      dict(func=cli.cmd_report, maestro_csv="m.csv", no_verify=True, plot="p.png", show=5)),
-    (["train", "classifier", "--folder", "f", "--model", "roll", "--composers", "Bach", "Palestrina",
+    (["train", "classifier", "--maestro-csv", "m.csv", "--root", "r", "--no-report", "--model", "roll", "--composers", "Bach", "Palestrina",
       "--max-traditional", "10", "--notes", "32", "--stride", "16", "--units", "8", "16", "--bidirectional",
       "--heads", "2", "--transpose", "3", "--weight-power", "1", "--epochs", "1", "--steps-per-epoch", "4",
       "--seed", "1", "--out", "o"],
-     dict(func=cli.cmd_train_classifier, folder="f", model="roll", composers=["Bach", "Palestrina"],
+     dict(func=cli.cmd_train_classifier, folder=None, maestro_csv="m.csv", root="r", no_report=True, model="roll", composers=["Bach", "Palestrina"],
           max_traditional=10, notes=32, stride=16, units=[8, 16], bidirectional=True, heads=2, transpose=3,
           weight_power=1.0, epochs=1, steps_per_epoch=4, seed=1, out="o")),
     (["train", "generator", "--folder", "f", "--pieces", "3", "--length", "64", "--batch-size", "8", "--units", "16",
@@ -52,13 +52,15 @@ def test_report_on_missing_folder_is_a_clear_error(tmp_path):
      dict(func=cli.cmd_train_generator, folder="f", pieces=3, length=64, batch_size=8, units=16, layers=1, epochs=2,
           steps=0, minutes=0.5, seed=2, out="g", verbose=True)),
     (["classify", "a.mid", "b.mid", "--json", "--bundle", "b"],
-     dict(func=cli.cmd_classify, files=["a.mid", "b.mid"], json=True, bundle="b")),
+     dict(func=cli.cmd_classify, files=["a.mid", "b.mid"], json=True, bundle="b", folder=None, maestro_csv=None)),
+    (["classify", "--folder", "f", "--no-report"],
+     dict(func=cli.cmd_classify, files=[], folder="f", no_report=True)),
     (["generate", "--composer", "bach", "--seconds", "5", "--tokens", "100", "--temperature", "0.8", "--top-k", "5",
       "--top-p", "0.9", "--primer", "p.mid", "--primer-seconds", "4", "--include-primer", "--max-note", "0", "-n", "2",
-      "--seed", "3", "--model", "m", "--out", "x.mid", "--wav", "x.wav"],
+      "--seed", "3", "--model", "m", "--out", "x.mid", "--wav", "x.wav", "--folder", "f"],
      dict(func=cli.cmd_generate, composer="bach", seconds=5.0, tokens=100, temperature=0.8, top_k=5, top_p=0.9,
           primer="p.mid", primer_seconds=4.0, include_primer=True, max_note=0.0, n=2, seed=3, model="m", out="x.mid",
-          wav="x.wav")),
+          wav="x.wav", folder="f", maestro_csv=None, root=None)),
     (["demo", "--out", "d", "--generator-minutes", "1", "--classifier-epochs", "1", "--classifier-steps", "5",
       "--per-composer", "4", "--generator-units", "32", "--seconds", "3", "--temperature", "1", "--top-p", "1",
       "--no-report", "--seed", "4"],
@@ -78,10 +80,84 @@ def test_defaults_are_the_lessons_defaults():
     d = cli.parser().parse_args(["demo"])
     assert (d.out, d.generator_minutes, d.classifier_epochs, d.classifier_steps, d.no_report) == ("runs/demo", 3.0, 3, 80, False)
 
-@pytest.mark.parametrize("argv", [[], ["train"], ["classify"], ["train", "nothing"], ["report", "--folder", "a", "--maestro-csv", "b"]])
+@pytest.mark.parametrize("argv", [[], ["train"], ["train", "nothing"], ["report", "--folder", "a", "--maestro-csv", "b"],
+                                  ["classify", "--folder", "a", "--maestro-csv", "b"],
+                                  ["generate", "--folder", "a", "--maestro-csv", "b"]])
 def test_incomplete_commands_are_usage_errors(argv, capsys):
     with pytest.raises(SystemExit) as e: cli.parser().parse_args(argv)
     assert e.value.code == 2 and "usage: maestro" in capsys.readouterr().err
+
+def test_classify_needs_files_or_a_collection(capsys):
+    with pytest.raises(SystemExit) as e: cli.main(["classify"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "usage: maestro classify" in err and "--folder or --maestro-csv" in err
+    assert cli.main(["classify", "a.mid", "--folder", "f"]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+# --- one way to name a collection: the same options, from one helper, in every command that reads music -----------
+
+def _subparsers(p):
+    "{name: parser} of every command and train kind."
+    import argparse
+    out = {}
+    for a in p._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for name, sub in a.choices.items():
+                out[name] = sub; out.update({f"{name} {k}": v for k, v in _subparsers(sub).items()})
+    return out
+
+def test_every_command_that_reads_music_names_a_collection_the_same_way():
+    subs = _subparsers(cli.parser())
+    readers = ["report", "train classifier", "train generator", "classify", "generate"]
+    helps = {}
+    for name in readers:
+        opts = {o: a for a in subs[name]._actions for o in a.option_strings}
+        assert {"--folder", "--maestro-csv", "--root"} <= set(opts), name
+        helps[name] = tuple(opts[o].help for o in ("--folder", "--maestro-csv", "--root"))
+        assert ("--no-report" in opts) == (name != "report"), name
+    assert len(set(helps.values())) == 1, helps
+    assert "--folder" not in {o for a in subs["demo"]._actions for o in a.option_strings}
+    top = cli.parser().format_help()
+    assert "(or your own)" not in top and "--maestro-csv" in top
+
+def test_root_goes_with_a_csv(capsys):
+    assert cli.main(["report", "--folder", "f", "--root", "r"]) == 2
+    assert "--root goes with --maestro-csv" in capsys.readouterr().err
+
+def test_train_on_a_folder_whose_composers_cannot_be_split_says_so_before_tensorflow(tmp_path):
+    m = load_manifest()
+    for comp, n in (("Bach", 3), ("Haydn", 2)):
+        (tmp_path / comp).mkdir()
+        for i in range(n): shutil.copy(m.path[m.composer == "Bach"].iloc[i], tmp_path / comp / f"p{i}.mid")
+    code = subprocess.run([sys.executable, "-c", "import sys; from maestro_lessons.cli import main; c = main(sys.argv[1:]); "
+                           "print('tensorflow' in sys.modules); sys.exit(c)", "train", "classifier", "--folder", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert code.returncode == 2 and code.stdout.strip().endswith("False"), code.stdout
+    assert "Left out, fewer than 3 works (one each for train, validation and test): Haydn (2)" in code.stdout
+    assert code.stderr.strip() == f"maestro train classifier: error: {tmp_path}: 1 composer(s) with at least 3 works; this needs 2"
+
+
+# --- classify: the verdicts of today's table and of a classifier that may refuse ------------------------------
+
+def test_verdicts_show_a_refusal_with_the_nearest_composer():
+    import pandas as pd
+    today = pd.DataFrame({"composer": ["Bach"], "Bach": [0.9], "Palestrina": [0.1]}, index=["a.mid"])
+    assert cli.verdicts(today).tolist() == ["Bach"] and cli._classes(today) == ["Bach", "Palestrina"]
+    refusing = pd.DataFrame({"composer": ["Bach", "none of these"], "Bach": [0.9, 0.41], "Beethoven": [0.1, 0.59],
+                             "nearest": ["Bach", "Beethoven"], "probability": [0.9, 0.41], "distance": [0.2, 3.5]},
+                            index=["a.mid", "b.mid"])
+    assert cli.verdicts(refusing).tolist() == ["Bach", "none of these (nearest: Beethoven, 0.41)"]
+    assert cli._classes(refusing) == ["Bach", "Beethoven"]
+    assert cli._classified(refusing).columns.tolist() == ["composer", "Bach", "Beethoven"]
+    j = cli._as_json(refusing)["b.mid"]
+    assert j == {"composer": "none of these", "probabilities": {"Beethoven": 0.59, "Bach": 0.41}, "nearest": "Beethoven",
+                 "probability": 0.41, "distance": 3.5}
+    truth = pd.Series(["Bach", "Beethoven"], index=refusing.index)
+    acc = cli.composer_accuracy(truth, refusing.composer, cli._classes(refusing))
+    assert acc.loc["Bach"].tolist() == [1, 1, 1.0, 0] and acc.loc["Beethoven"].tolist() == [1, 0, 0.0, 1]
+    unknown = cli.composer_accuracy(pd.Series(["Chopin"], index=["b.mid"]), refusing.composer[1:], ["Bach", "Beethoven"])
+    assert unknown.loc["Chopin", "refused"] == 1 and pd.isna(unknown.loc["Chopin", "accuracy"])
 
 
 # --- errors: one clear line on stderr, exit code 2, no traceback -----------------------------------------
@@ -122,3 +198,30 @@ def test_generate_writes_midi_and_wav_and_prints_no_tensorflow_log(tmp_path):
     assert not TF_LOG.search(r.stderr + r.stdout), r.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p-1.mid", "p-1.wav", "p-2.mid", "p-2.wav"]
     assert "p-1.mid:" in r.stdout and "notes" in r.stdout
+
+
+# --- generate --primer: a file, or a piece of a collection (the bundled corpus by default) ---------------------
+
+@pytest.fixture
+def tiny_generator(tmp_path):
+    from maestro_lessons.generator import build_generator, generator_encoding, Generator, save_generator
+    enc = generator_encoding(["Bach", "Palestrina"])
+    return save_generator(Generator(build_generator(enc.vocab_size, 8, 16, 1), enc, {}), tmp_path / "gen")
+
+def test_generate_takes_its_primer_from_a_collection(tiny_generator, tmp_path, capsys):
+    m = load_manifest()
+    common = ["generate", "--model", str(tiny_generator), "--composer", "bach", "--seconds", "1", "--no-report",
+              "--include-primer", "--primer-seconds", "2"]
+    assert cli.main([*common, "--primer", "random", "--out", str(tmp_path / "r.mid")]) == 0
+    piece = capsys.readouterr().out.split("Primer: ")[1].split(" ")[0]
+    assert m.set_index("id").composer[piece] == "Bach"                       # a random piece of the asked composer
+    assert cli.main([*common, "--primer", "bach-bwv7.7", "--out", str(tmp_path / "i.mid")]) == 0
+    assert "Primer: bach-bwv7.7 (Bach) from the bundled corpus" in capsys.readouterr().out
+    mine = tmp_path / "mine"
+    (mine / "Bach").mkdir(parents=True); shutil.copy(m.set_index("id").path["bach-bwv10.7"], mine / "Bach" / "mine.mid")
+    assert cli.main([*common, "--folder", str(mine), "--out", str(tmp_path / "f.mid")]) == 0   # no --primer: random
+    assert f"Primer: Bach/mine (Bach) from {mine}" in capsys.readouterr().out
+    assert cli.main([*common, "--primer", "nowhere", "--out", str(tmp_path / "x.mid")]) == 2
+    assert "nowhere: no such file, nor a piece of the bundled corpus" in capsys.readouterr().err
+    assert cli.main([*common[:4], "mozart", *common[5:], "--folder", str(mine)]) == 2
+    assert "no piece by mozart; its composers: Bach" in capsys.readouterr().err

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from maestro_lessons.corpus import (load_manifest, verify_corpus, scan_folder, read_maestro_csv, split_pieces,
-                                    check_split, piece_groups, manifest_stats, summarize, load_jsb_chorales)
+                                    check_split, piece_groups, manifest_stats, summarize, load_jsb_chorales,
+                                    enough_pieces, MIN_WORKS)
 from maestro_lessons.notes import read_corpus_stats, read_notes
 from maestro_lessons.files import data_dir, cache_dir
 
@@ -123,6 +124,21 @@ def test_scan_folder_with_bad_files(tmp_path, manifest):
 
 def test_scan_folder_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a folder"): scan_folder(tmp_path / "nope")
+
+def test_enough_pieces_counts_works_not_files(tmp_path, manifest):
+    bach = manifest.path[manifest.composer == "Bach"].tolist()
+    for composer, names in {"Bach": ["a", "b", "c"], "Haydn": ["Quartet 1", "Quartet 1 (copy)", "Quartet 2"]}.items():
+        (tmp_path / composer).mkdir()
+        for i, n in enumerate(names): shutil.copy(bach[len(names) * (composer == "Haydn") + i], tmp_path / composer / f"{n}.mid")
+    m = scan_folder(tmp_path)
+    kept, few = enough_pieces(m)
+    assert MIN_WORKS == 3 and few.to_dict() == {"Haydn": 2}                 # three files, but a copy: two works
+    assert kept.composer.unique().tolist() == ["Bach"] and kept.index.tolist() == m.index[m.composer == "Bach"].tolist()
+    assert enough_pieces(m, minimum=2)[1].empty and len(enough_pieces(m, minimum=4)[0]) == 0
+
+def test_bundled_composers_too_few_to_split(manifest):
+    kept, few = enough_pieces(manifest)
+    assert few.to_dict() == {"Haydn": 2} and set(kept.composer) == set(manifest.composer) - {"Haydn"}
 
 def test_read_maestro_csv_keeps_split_and_groups_titles(tmp_path):
     pd.DataFrame({"canonical_composer": ["A", "A", "B"], "canonical_title": ["Sonata", "Sonata", "Etude"],

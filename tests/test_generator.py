@@ -294,7 +294,7 @@ def test_generator_folder_is_atomic_and_checked(tmp_path):
     save_generator(Generator(gen.model, enc, {"n": 2}), folder)
     assert load_generator(folder).meta == {"n": 2}
     info = _json.loads((folder / "generator.json").read_text())
-    info["version"] = "0.0.1"; (folder / "generator.json").write_text(_json.dumps(info))
+    info.update(format=0, version="0.0.1"); (folder / "generator.json").write_text(_json.dumps(info))
     with pytest.raises(ValueError, match="0.0.1"): load_generator(folder)
     other = generator_encoding(["Bach"])
     save_generator(Generator(gen.model, other), folder)
