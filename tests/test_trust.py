@@ -9,11 +9,43 @@ from maestro_lessons.classifier import COMPOSERS, clip_data, clip_dataset, build
 from maestro_lessons.corpus import load_manifest
 from maestro_lessons.files import shipped_dir
 from maestro_lessons.trust import (NONE_OF_THESE, temper, fit_temperature, expected_calibration_error, load_unseen,
-                                   load_trusted, calibrate_bundle, classify_files, proportion_interval)
+                                   load_trusted, calibrate_bundle, classify_files, proportion_interval, reliability,
+                                   mean_nll, Neighbours)
 
 
 @pytest.fixture(scope="module")
 def shipped(): return load_trusted(shipped_dir("classifier"))
+
+
+def test_reliability_and_ece_by_hand():
+    p = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.4, 0.6], [0.55, 0.45]])
+    t = reliability(p, [0, 1, 0, 1, 1], bins=10)
+    assert t.index.tolist() == ["0.5–0.6", "0.6–0.7", "0.9–1.0"] and t.clips.tolist() == [1, 2, 2]
+    np.testing.assert_allclose(t.confidence, [0.55, 0.6, 0.9]); np.testing.assert_allclose(t.accuracy, [0.0, 1.0, 0.5])
+    assert expected_calibration_error(p, [0, 1, 0, 1, 1]) == pytest.approx((0.55 + 2 * 0.4 + 2 * 0.4) / 5)
+    assert expected_calibration_error(p, [0, 1, 0, 1, 1], bins=2) == pytest.approx(0.71 - 0.6)         # one bin holds all
+    assert expected_calibration_error(np.eye(3), [0, 1, 2]) == 0.0
+    assert reliability(np.array([[1.0, 0.0]]), [0], bins=10).index.tolist() == ["0.9–1.0"]              # 1.0 is in the last bin
+    assert reliability(np.array([[0.4, 0.3, 0.3]]), [0], bins=2).index.tolist() == ["0.0–0.5"]          # and 0.4 in the first
+
+
+def test_mean_nll_and_temper_by_hand():
+    assert mean_nll([[0.5, 0.5], [0.9, 0.1]], [0, 0]) == pytest.approx(-(np.log(0.5) + np.log(0.9)) / 2)
+    p = np.array([[0.7, 0.2, 0.1]])
+    np.testing.assert_allclose(temper(p, 1.0), p)
+    np.testing.assert_allclose(temper(p, 2.0), np.sqrt(p) / np.sqrt(p).sum())                 # softmax(log p / 2)
+    np.testing.assert_allclose(temper(p, 1e3), np.full((1, 3), 1 / 3), atol=1e-3)             # very hot: uniform
+    np.testing.assert_allclose(temper(p, 1e-4), [[1.0, 0.0, 0.0]], atol=1e-6)                 # very cold: one-hot
+    np.testing.assert_allclose(temper([[0.98, 0.02], [0.5, 0.5]], 1e-4), [[1, 0], [0.5, 0.5]])  # each row on its own scale
+    assert mean_nll([[1.0, 0.0]], [1]) == pytest.approx(-np.log(1e-12))                        # a zero stays finite
+
+
+def test_neighbours_standardise_and_count_the_kth():
+    train = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 200.0], [2.0, 200.0]])          # the second feature spans 100× more
+    n1, n2 = Neighbours(train, k=1), Neighbours(train, k=2)
+    assert n1.distance([[0.0, 0.0]])[0] == pytest.approx(0.0)
+    assert n2.distance([[0.0, 0.0]])[0] == pytest.approx(2.0)                               # standardised: both steps are 2 sd
+    assert n1.distance([[1.0, 0.0]])[0] == pytest.approx(n1.distance([[0.0, 100.0]])[0])    # half a step either way
 
 
 def test_temperature_keeps_every_answer_and_fixes_an_overconfident_model():
@@ -73,6 +105,8 @@ def test_proportion_interval_holds_the_rate_and_narrows_with_n():
         lo, hi = proportion_interval(k, n)
         assert 0 <= lo <= k / n <= hi <= 1
     assert np.diff(proportion_interval(90, 100)) < np.diff(proportion_interval(9, 10))
+    np.testing.assert_allclose(proportion_interval(5, 10), (0.2366, 0.7634), atol=1e-4)      # Wilson, not Clopper-Pearson
+    assert np.diff(proportion_interval(5, 10, level=0.5)) < np.diff(proportion_interval(5, 10))
 
 
 def test_maestro_classify_uses_the_shipped_classifier_and_says_none_of_these(tmp_path):
