@@ -106,6 +106,24 @@ def test_check_split_names_the_leak():
     leaks = check_split(df, pd.Series(["train", "test", "train"]))
     assert "q" in leaks.value.tolist() and "test/train" in leaks.splits.tolist()
 
+def test_check_split_names_every_kind_of_leak():
+    "A work on two sides, the same file on two sides, and the groups they make: each named with its ids (mutation-tested)."
+    df = pd.DataFrame({"id": ["m1", "m2", "m3", "m4"], "composer": ["X"] * 4, "work": ["q", "q", "r", "s"],
+                       "sha256": ["a", "b", "c", "c"]})
+    leaks = check_split(df, pd.Series(["train", "test", "train", "valid"]))
+    got = {(r.key, r.value): (r.splits, r.ids) for r in leaks.itertuples() if r.key != "group"}
+    assert got == {("work", "q"): ("test/train", "m1, m2"), ("sha256", "c"): ("train/valid", "m3, m4")}
+    assert sorted(leaks.ids[leaks.key == "group"]) == ["m1, m2", "m3, m4"]
+    assert list(leaks.columns) == ["key", "value", "splits", "ids"]
+    no_work = check_split(df.drop(columns="work"), pd.Series(["train", "test", "train", "valid"]))
+    assert ("sha256", "c") in set(zip(no_work.key, no_work.value))                      # a missing column is skipped, not the rest
+    assert check_split(df, pd.Series(["train"] * 4)).empty
+
+def test_split_pieces_keeps_a_given_split_column(manifest):
+    given = manifest.head(6).assign(split=["train", "train", "valid", "test", "train", "test"])
+    s = split_pieces(given)
+    assert s.name == "split" and s.tolist() == given.split.tolist()
+
 def test_scan_folder_with_bad_files(tmp_path, manifest):
     good = manifest.path[manifest.composer == "Bach"].iloc[:2].tolist()
     (tmp_path / "Bach").mkdir(); (tmp_path / "Chopin" / "Op. 28").mkdir(parents=True)
@@ -132,7 +150,7 @@ def test_enough_pieces_counts_works_not_files(tmp_path, manifest):
         for i, n in enumerate(names): shutil.copy(bach[len(names) * (composer == "Haydn") + i], tmp_path / composer / f"{n}.mid")
     m = scan_folder(tmp_path)
     kept, few = enough_pieces(m)
-    assert MIN_WORKS == 3 and few.to_dict() == {"Haydn": 2}                 # three files, but a copy: two works
+    assert MIN_WORKS == 3 and few.to_dict() == {"Haydn": 2} and few.name == "works"   # three files, but a copy: two works
     assert kept.composer.unique().tolist() == ["Bach"] and kept.index.tolist() == m.index[m.composer == "Bach"].tolist()
     assert enough_pieces(m, minimum=2)[1].empty and len(enough_pieces(m, minimum=4)[0]) == 0
 
