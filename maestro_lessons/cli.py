@@ -1,4 +1,4 @@
-"""The course's work from a terminal: `maestro report`, `maestro train classifier|generator`, `maestro classify`, `maestro generate` and `maestro demo`, on the bundled corpus or on your own collection.
+"""The course's work from a terminal: `maestro report`, `maestro train classifier|generator`, `maestro classify`, `maestro generate`, `maestro judge` and `maestro demo`, on the bundled corpus or on your own collection.
 
 Docs: https://maestro-lessons.github.io/maestro_lessons/a2_cli.html.md"""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['BUNDLED', 'OPEN_SET', 'quiet_tensorflow', 'add_collection', 'read_collection', 'collection_report', 'splittable',
            'cmd_report', 'cmd_train_classifier', 'cmd_train_generator', 'verdicts', 'composer_accuracy', 'cmd_classify',
-           'primer_piece', 'cmd_generate', 'cmd_demo', 'parser', 'main']
+           'primer_piece', 'cmd_generate', 'cmd_demo', 'cmd_judge', 'parser', 'main']
 
 # %% ../nbs/A2_cli.ipynb #c0a1b2c4
 def quiet_tensorflow() -> None:
@@ -259,6 +259,39 @@ def cmd_demo(args) -> int:
     print_summary(m, args.out)
     return 0
 
+# %% ../nbs/A2_cli.ipynb #7214a754
+def _json_ready(x):
+    "`x` with NaN as None and NumPy scalars as Python numbers, for `json.dumps`."
+    import math, numpy as np
+    if isinstance(x, dict): return {str(k): _json_ready(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)): return [_json_ready(v) for v in x]
+    if isinstance(x, np.generic): x = x.item()
+    return None if isinstance(x, float) and math.isnan(x) else x
+
+def cmd_judge(args) -> int:
+    "`maestro judge FOLDER`: generated pieces against real ones of their composers: overlap ratios, critic, longest note, copies."
+    import contextlib, pandas as pd
+    from maestro_lessons.corpus import load_manifest
+    from maestro_lessons.judging import generated_files
+    files = generated_files(args.pieces)                       # a wrong folder fails here, before TensorFlow loads
+    manifest, name = read_collection(args)
+    if manifest is not None:
+        with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout): collection_report(args, manifest, name)
+    quiet_tensorflow()
+    from maestro_lessons.judging import judge, report_table, summary_line
+    from maestro_lessons.trust import load_trusted
+    r = judge(files, load_manifest() if manifest is None else manifest, critic=load_trusted(args.bundle) if args.bundle else None,
+              seconds=args.seconds, seed=args.seed)
+    for e in r["errors"]: print(f"maestro judge: skipped {e}", file=sys.stderr)
+    if args.json:
+        out = dict(summary=r["summary"], composers=r["composers"].reset_index().to_dict("records"),
+                   overlap=r["overlap"].to_dict("index"), pieces=r["pieces"].to_dict("records"), errors=r["errors"])
+        print(json.dumps(_json_ready(out), indent=1)); return 0
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(f"{r['summary']['pieces']} pieces judged against {name}\n\n{report_table(r).to_string()}\n")
+    print(summary_line(r["summary"]))
+    return 0
+
 # %% ../nbs/A2_cli.ipynb #b6eb1423
 def _add_report(sub) -> None:
     r = sub.add_parser("report", help="check a collection and print a data report")
@@ -352,11 +385,21 @@ def _add_demo(sub) -> None:
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=cmd_demo)
 
+def _add_judge(sub) -> None:
+    j = sub.add_parser("judge", help="judge generated MIDI files against real pieces of their composers")
+    j.add_argument("pieces", metavar="FOLDER", help="generated MIDI: <composer>-N.mid (as `maestro generate -n` writes) or <Composer>/*.mid")
+    add_collection(j, "the real music to compare with: the bundled corpus, unless one of these names your own")
+    j.add_argument("--bundle", help="classifier bundle used as critic (default: the shipped classifier in models/)")
+    j.add_argument("--seconds", type=float, help="cut real pieces to this length (default: the generated pieces' median)")
+    j.add_argument("--seed", type=int, default=0, help="the choice of real pieces and of the real-vs-real splits")
+    j.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    j.set_defaults(func=cmd_judge)
+
 # %% ../nbs/A2_cli.ipynb #b6eb1425
 def parser() -> argparse.ArgumentParser:
     "The `maestro` command's argument parser."
     p = argparse.ArgumentParser(prog="maestro", description="maestro_lessons: deep learning for symbolic music. "
-                                "The commands that read music (report, train, classify, generate --primer) take the bundled corpus, "
+                                "The commands that read music (report, train, classify, generate --primer, judge) take the bundled corpus, "
                                 "a folder of <Composer>/*.mid (--folder) or a MAESTRO-style CSV (--maestro-csv); "
                                 "demo runs on the bundled corpus.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -364,7 +407,7 @@ def parser() -> argparse.ArgumentParser:
     kinds = sub.add_parser("train", help="train a composer classifier or a generator").add_subparsers(
         dest="kind", required=True, metavar="KIND")
     _add_train_classifier(kinds); _add_train_generator(kinds)
-    _add_classify(sub); _add_generate(sub); _add_demo(sub)
+    _add_classify(sub); _add_generate(sub); _add_demo(sub); _add_judge(sub)
     return p
 
 def _user_errors() -> tuple:

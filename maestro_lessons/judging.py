@@ -7,18 +7,24 @@ Docs: https://maestro-lessons.github.io/maestro_lessons/judging.html.md"""
 # %% ../nbs/10_judging.ipynb #d5105fe5
 from __future__ import annotations
 
-import tempfile
+import re, tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .notes import Notes, read_notes
+from .corpus import load_manifest, MIDI_SUFFIXES
+from .notes import Notes, read_notes, MidiError
+from .trust import load_trusted, proportion_interval
 from .generator import Generator
-from .sampling import generate
+from .sampling import generate, clip_notes
 
 # %% auto #0
-__all__ = ['music_stats', 'stats_table', 'longest_shared_run', 'compare_with_real', 'real_pieces', 'plot_stats', 'critic_scores']
+__all__ = ['FEATURES', 'RESOLUTION', 'GAP', 'music_stats', 'stats_table', 'RunIndex', 'longest_shared_run', 'compare_with_real',
+           'real_pieces', 'plot_stats', 'critic_scores', 'top_line', 'note_features', 'feature_table', 'bandwidth',
+           'density', 'overlap_area', 'ceiling', 'overlap_table', 'realism', 'copy_tokens', 'copy_index',
+           'longest_copy', 'piece_hash', 'identical_groups', 'critic_verdict', 'critic_agreement', 'generated_files',
+           'real_by_composer', 'judge', 'summary_line', 'report_table', 'plot_overlap']
 
 # %% ../nbs/10_judging.ipynb #b3d88d6f
 _MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
@@ -65,23 +71,40 @@ def _run_hashes(tables, L: int):
     with np.errstate(over="ignore"): return (prefix[L:] - prefix[:-L]) * inv[:len(prefix) - L]
 
 # %% ../nbs/10_judging.ipynb #614513c7
+class RunIndex:
+    "The runs of tokens inside the pieces of a training set, hashed and sorted once per length: `longest(ids)` looks a sequence up."
+    def __init__(self, train_tokens, train_offsets=None):
+        self.train = np.asarray(train_tokens, np.int64).ravel()
+        offsets = np.array([0, len(self.train)]) if train_offsets is None else np.asarray(train_offsets)
+        self.tables = _hash_tables(self.train)
+        self.piece = np.searchsorted(offsets, np.arange(len(self.train)), side="right")   # the piece of each token
+        self._runs = {}
+
+    def runs(self, L: int) -> np.ndarray:
+        "The sorted hashes of the training runs of `L` tokens that lie inside one piece."
+        if L not in self._runs:
+            h = _run_hashes(self.tables, L)
+            self._runs[L] = np.sort(h[self.piece[:len(h)] == self.piece[L - 1:]])
+        return self._runs[L]
+
+    def longest(self, ids) -> int:
+        "The length of the longest run of `ids` that also occurs inside one training piece (a binary search over lengths)."
+        ids = np.asarray(ids, np.int64).ravel()
+        mine = _hash_tables(ids)
+        def shared(L):
+            if L > len(ids) or L > len(self.train): return False
+            h, r = _run_hashes(mine, L), self.runs(L)
+            return len(r) > 0 and bool((r[np.minimum(np.searchsorted(r, h), len(r) - 1)] == h).any())
+        lo, hi = 0, len(ids)                                                  # shared(lo) holds, find the largest
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if shared(mid): lo = mid
+            else: hi = mid - 1
+        return lo
+
 def longest_shared_run(ids, train_tokens, train_offsets=None) -> int:
     "The length of the longest run of `ids` that also occurs inside one piece of `train_tokens` (flat, with offsets)."
-    ids, train = np.asarray(ids, np.int64).ravel(), np.asarray(train_tokens, np.int64).ravel()
-    offsets = np.array([0, len(train)]) if train_offsets is None else np.asarray(train_offsets)
-    mine, theirs = _hash_tables(ids), _hash_tables(train)
-    piece = np.searchsorted(offsets, np.arange(len(train)), side="right")              # the piece of each training token
-    def shared(L):
-        if L > len(ids) or L > len(train): return False
-        h = _run_hashes(theirs, L)
-        inside = piece[:len(h)] == piece[L - 1:]                                         # runs inside one piece
-        return bool(np.isin(_run_hashes(mine, L), h[inside]).any())
-    lo, hi = 0, len(ids)                                                  # shared(lo) holds, find the largest
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if shared(mid): lo = mid
-        else: hi = mid - 1
-    return lo
+    return RunIndex(train_tokens, train_offsets).longest(ids)
 
 # %% ../nbs/10_judging.ipynb #ff272d29
 def compare_with_real(gen: Generator, real: dict, seconds: float = 20.0, n: int = 4, temperature: float = 1.0,
@@ -131,3 +154,249 @@ def critic_scores(gen: Generator, classifier, composers=None, n: int = 4, second
                              mean_probability=np.mean([p[c] for p in probs]) if probs else np.nan,
                              most_often=pd.Series(top).mode().iat[0] if probs else None))
     return pd.DataFrame(rows).set_index("composer")
+
+# %% ../nbs/10_judging.ipynb #bd5908ab
+FEATURES = ("pitch_class_entropy", "scale_consistency", "polyphony", "empty_beat_rate", "note_density",
+            "pitch_range", "median_note_s", "longest_note_s", "mean_interval")
+RESOLUTION = dict(pitch_class_entropy=0.05, scale_consistency=0.01, polyphony=0.1, empty_beat_rate=0.01, note_density=0.1,
+                  pitch_range=1.0, median_note_s=0.02, longest_note_s=0.05, mean_interval=0.1)   # differences too small to matter
+
+def top_line(notes: Notes) -> np.ndarray:
+    "The highest pitch at each distinct onset, in time order: the melody a listener follows in a polyphonic piece."
+    order = np.lexsort((-notes.pitch, notes.start))
+    first = np.r_[True, np.diff(notes.start[order]) > 1e-6]
+    return notes.pitch[order][first].astype(int)
+
+def note_features(notes: Notes) -> dict:
+    "`music_stats` and pitch range, median and longest note (s), mean |interval| of the top line (semitones): the judge's features."
+    if len(notes) == 0: return {k: np.nan for k in FEATURES}
+    length, top = notes.end - notes.start, top_line(notes)
+    return music_stats(notes) | dict(pitch_range=float(notes.pitch.max() - notes.pitch.min()),
+                                     median_note_s=float(np.median(length)), longest_note_s=float(length.max()),
+                                     mean_interval=float(np.abs(np.diff(top)).mean()) if len(top) > 1 else 0.0)
+
+def feature_table(pieces) -> pd.DataFrame:
+    "`note_features` of each of `pieces` (a list of Notes), one row per piece."
+    return pd.DataFrame([note_features(p) for p in pieces], columns=list(FEATURES))
+
+# %% ../nbs/10_judging.ipynb #b8661681
+def bandwidth(x, resolution: float) -> float:
+    "Silverman's rule of thumb for a Gaussian KDE of the sample `x`, never narrower than `resolution`."
+    x = np.asarray(x, float)
+    if len(x) < 2: return resolution
+    spread = min(x.std(ddof=1), np.subtract(*np.percentile(x, [75, 25])) / 1.34) or x.std(ddof=1)
+    return max(0.9 * spread * len(x) ** -0.2, resolution)
+
+def density(x, grid, h: float) -> np.ndarray:
+    "A Gaussian kernel density estimate of the sample `x` on `grid`, bandwidth `h`."
+    z = (np.asarray(grid, float)[:, None] - np.asarray(x, float)[None]) / h
+    return np.exp(-0.5 * z ** 2).sum(1) / (len(x) * h * np.sqrt(2 * np.pi))
+
+def overlap_area(a, b, resolution: float = 0.0, points: int = 512) -> float:
+    "The area two distributions share, ∫ min(p, q): 1 the same, 0 nothing in common (KDEs of samples `a`, `b`)."
+    a, b = (np.asarray(v, float)[~np.isnan(np.asarray(v, float))] for v in (a, b))
+    if len(a) == 0 or len(b) == 0: return np.nan
+    ha, hb = bandwidth(a, resolution or 1e-9), bandwidth(b, resolution or 1e-9)
+    lo, hi = min(a.min() - 4 * ha, b.min() - 4 * hb), max(a.max() + 4 * ha, b.max() + 4 * hb)
+    grid = np.linspace(lo, hi, points)
+    return float(np.trapezoid(np.minimum(density(a, grid, ha), density(b, grid, hb)), grid))
+
+# %% ../nbs/10_judging.ipynb #5cf5933b
+def ceiling(real, size: int, resolution: float = 0.0, splits: int = 10, seed: int = 0) -> float:
+    "The overlap of `size` random real values with the rest of `real`, averaged over `splits`: what a perfect generator would score."
+    real = np.asarray(real, float); real = real[~np.isnan(real)]
+    size = min(size, len(real) // 2)
+    if size < 2: return np.nan
+    rng = np.random.default_rng(seed)
+    return float(np.mean([overlap_area(real[p[:size]], real[p[size:]], resolution)
+                          for p in (rng.permutation(len(real)) for _ in range(splits))]))
+
+# %% ../nbs/10_judging.ipynb #d8d29a96
+def overlap_table(generated: dict, real: dict, seconds: float | None = None, max_real: int = 200, splits: int = 10,
+                  seed: int = 0) -> pd.DataFrame:
+    "Per composer and feature: overlap of generated with real pieces ({composer: [Notes]}) / the real-vs-real `ceiling`."
+    rows = {}
+    for c, pieces in generated.items():
+        pieces = [p for p in pieces if len(p)]
+        refs = [p for p in real.get(c, []) if len(p)]
+        if not pieces or len(refs) < 4: rows[c] = {f: np.nan for f in FEATURES}; continue
+        cut = seconds or float(np.median([p.duration for p in pieces]))
+        pick = np.random.default_rng(seed).permutation(len(refs))[:max_real]
+        g, r = feature_table(pieces), feature_table([clip_notes(refs[i], cut) for i in pick])
+        rows[c] = {f: overlap_area(g[f], r[f], RESOLUTION[f]) / ceiling(r[f], len(g), RESOLUTION[f], splits, seed)
+                   for f in FEATURES}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(FEATURES)).rename_axis("composer")
+
+def realism(table: pd.DataFrame) -> dict:
+    "The mean overlap ratio of `overlap_table` (each capped at 1) and its worst composer-feature."
+    v = table.stack().dropna()
+    if v.empty: return dict(realism=np.nan, worst=np.nan, worst_at=None)
+    return dict(realism=float(v.clip(upper=1).mean()), worst=float(v.min()), worst_at="/".join(v.idxmin()))
+
+# %% ../nbs/10_judging.ipynb #c41cec7f
+GAP = 0.05            # seconds: onset gaps are compared on this grid
+
+def copy_tokens(notes: Notes, gap: float = GAP) -> np.ndarray:
+    "One token per note (by onset, then pitch): its pitch and its onset gap to the note before, on a `gap` grid (≤ 2 s)."
+    order = np.lexsort((notes.pitch, notes.start))
+    steps = np.minimum(np.round(np.diff(notes.start[order], prepend=notes.start[order][:1]) / gap), 2 / gap).astype(np.int64)
+    return notes.pitch[order].astype(np.int64) + 128 * steps
+
+def copy_index(pieces) -> RunIndex:
+    "A `RunIndex` of the `copy_tokens` of `pieces` (Notes): what `longest_copy` searches."
+    toks = [copy_tokens(p) for p in pieces]
+    return RunIndex(np.concatenate(toks) if toks else np.zeros(0, np.int64), np.r_[0, np.cumsum([len(t) for t in toks])])
+
+def longest_copy(notes: Notes, index: RunIndex) -> int:
+    "The longest run of consecutive notes of `notes` (pitch and onset gap) that also occurs in one piece of `index`."
+    return index.longest(copy_tokens(notes)) if len(notes) else 0
+
+# %% ../nbs/10_judging.ipynb #ad40c127
+def piece_hash(notes: Notes) -> str:
+    "A hash of the note list (pitch, start, end to the millisecond, sorted): equal for identical pieces."
+    import hashlib
+    t = np.stack([notes.pitch.astype(np.int64), np.round(notes.start * 1000), np.round(notes.end * 1000)], 1).astype(np.int64)
+    return hashlib.sha1(t[np.lexsort(t.T[::-1])].tobytes()).hexdigest()[:16]
+
+def identical_groups(pieces: dict) -> list[list[str]]:
+    "Groups of names whose pieces are identical ({name: Notes}); an empty piece matches nothing."
+    by = {}
+    for name, notes in pieces.items():
+        if len(notes): by.setdefault(piece_hash(notes), []).append(name)
+    return [names for names in by.values() if len(names) > 1]
+
+# %% ../nbs/10_judging.ipynb #0c97fe59
+def critic_verdict(critic, piece) -> str:
+    "The composer `critic` hears in `piece` (a MIDI path, or Notes in seconds, read as beats at 120 bpm), or `NONE_OF_THESE`."
+    if not isinstance(piece, Notes): return critic.predict_midi(piece)["composer"]
+    if piece.unit == "second" and critic.classifier.settings["read"]["unit"] == "beat":
+        piece = Notes(piece.pitch, piece.start * 2, piece.end * 2, piece.velocity, unit="beat")   # 120 bpm, as write_midi
+    return critic.predict_notes(piece)["composer"]
+
+def critic_agreement(asked, heard, classes) -> pd.DataFrame:
+    "Per composer asked: pieces, agreements (a refusal does not agree), rate and 95 % Wilson interval; 'not judged' if unknown to the critic."
+    d = pd.DataFrame(dict(asked=list(asked), agree=np.asarray(heard) == np.asarray(asked)))
+    rows = {}
+    for c, g in [*d.groupby("asked"), ("all", d[d.asked.isin(classes)])]:
+        if c != "all" and c not in classes: rows[c] = dict(pieces=len(g), agree=np.nan, rate=np.nan, low=np.nan, high=np.nan, judged=False); continue
+        k, n = int(g.agree.sum()), len(g)
+        lo, hi = proportion_interval(k, n) if n else (np.nan, np.nan)
+        rows[c] = dict(pieces=n, agree=k, rate=k / n if n else np.nan, low=lo, high=hi, judged=True)
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("composer")
+
+# %% ../nbs/10_judging.ipynb #c5e6dd37
+def generated_files(folder) -> dict[str, list[Path]]:
+    "The MIDI files of `folder` by composer: `<Composer>/*.mid`, or `<composer>.mid` / `<composer>-N.mid` at its top."
+    folder = Path(folder).expanduser()
+    if not folder.is_dir(): raise FileNotFoundError(f"{folder}: not a folder")
+    out = {}
+    for f in sorted([*folder.glob("*"), *folder.glob("*/*")]):
+        if f.suffix.lower() not in MIDI_SUFFIXES or not f.is_file() or f.name.startswith("."): continue
+        rel = f.relative_to(folder)
+        out.setdefault(rel.parts[0] if len(rel.parts) > 1 else re.sub(r"-\d+$", "", f.stem), []).append(f)
+    if not out: raise ValueError(f"{folder}: no MIDI file here (expected <Composer>/*.mid or <composer>-N.mid)")
+    return out
+
+def real_by_composer(real, composers) -> dict:
+    "{composer: [Notes]} from `real`: None (the bundled corpus), a manifest, or {composer: [Notes or paths]}; unreadable files are left out."
+    real = load_manifest() if real is None else real
+    if isinstance(real, pd.DataFrame): real = {c: list(g.path) for c, g in real.groupby("composer")}
+    out = {}
+    for c in composers:
+        out[c] = []
+        for p in real.get(c, []):
+            try: out[c].append(p if isinstance(p, Notes) else read_notes(p))
+            except MidiError: pass
+    return out
+
+def _read_generated(generated, canon: dict):
+    "{composer: {name: Notes}}, {name: what to show the critic}, errors: from a folder or {composer: [Notes or paths]}."
+    if not isinstance(generated, dict): generated = generated_files(generated)
+    pieces, sources, errors = {}, {}, []
+    for c, items in generated.items():
+        c = canon.get(str(c).lower(), str(c))
+        for i, item in enumerate(items):
+            name = Path(item).name if not isinstance(item, Notes) else f"{c.lower()}-{i + 1}"
+            try: notes = item if isinstance(item, Notes) else read_notes(item)
+            except MidiError as e: errors.append(str(e)); continue
+            pieces.setdefault(c, {})[name], sources[name] = notes, item
+    return pieces, sources, errors
+
+# %% ../nbs/10_judging.ipynb #283aa444
+def judge(generated, real=None, critic=None, seconds: float | None = None, max_real: int = 200, splits: int = 10,
+          seed: int = 0) -> dict:
+    "Judge generated pieces (a folder, or {composer: [Notes or MIDI paths]}) against `real` ones, with `critic` (None: the shipped classifier; False: none)."
+    real = load_manifest() if real is None else real
+    known = sorted(set(real.composer) if isinstance(real, pd.DataFrame) else real)
+    pieces, sources, errors = _read_generated(generated, {c.lower(): c for c in known})
+    if not pieces: raise ValueError("nothing to judge: " + ("; ".join(errors) or "no pieces"))
+    if critic is None: critic = load_trusted()
+    classes = list(critic.classes) if critic else []
+    refs = real_by_composer(real, pieces)
+    twins = {n for g in identical_groups({n: p for ps in pieces.values() for n, p in ps.items()}) for n in g}
+    rows = []
+    for c, ps in pieces.items():
+        index = copy_index(refs[c])
+        for name, notes in ps.items():
+            rows.append(dict(composer=c, piece=name, notes=len(notes), seconds=notes.duration,
+                             longest_note_s=float((notes.end - notes.start).max()) if len(notes) else 0.0,
+                             copy_notes=longest_copy(notes, index), identical=name in twins,
+                             critic=critic_verdict(critic, sources[name]) if c in classes and len(notes) else None))
+    table = pd.DataFrame(rows)
+    overlap = overlap_table({c: list(ps.values()) for c, ps in pieces.items()}, refs, seconds, max_real, splits, seed)
+    agree = critic_agreement(table.composer, table.critic, classes)
+    return dict(composers=_composer_table(table, overlap, agree, refs), overlap=overlap, pieces=table,
+                summary=_summary(table, overlap, agree, refs), errors=errors)
+
+# %% ../nbs/10_judging.ipynb #5ad0ea09
+def _real_longest(refs: dict) -> dict:
+    "The longest note of the real pieces of each composer (s)."
+    return {c: max((float((p.end - p.start).max()) for p in ps if len(p)), default=np.nan) for c, ps in refs.items()}
+
+def _composer_table(table, overlap, agree, refs) -> pd.DataFrame:
+    "One row per composer: critic agreement and interval, realism and worst feature, longest note, longest copy, identical pieces."
+    longest, rows = _real_longest(refs), {}
+    for c, g in table.groupby("composer"):
+        a, o = agree.loc[c], overlap.loc[c].dropna()
+        rows[c] = dict(pieces=len(g), critic_agree=a.rate, critic_low=a.low, critic_high=a.high, realism=realism(overlap.loc[[c]])["realism"],
+                       worst_feature=o.idxmin() if len(o) else None, worst=o.min() if len(o) else np.nan,
+                       longest_note_s=g.longest_note_s.max(), real_longest_note_s=longest[c],
+                       over_real=int((g.longest_note_s > longest[c] + 1e-6).sum()), longest_copy_notes=int(g.copy_notes.max()),
+                       identical=int(g.identical.sum()))
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("composer")
+
+def _summary(table, overlap, agree, refs) -> dict:
+    "The figures of the last line: critic agreement (all judged pieces), realism, worst, longest note, identical pieces, longest copy."
+    a, longest = agree.loc["all"], _real_longest(refs)
+    over = int(sum((g.longest_note_s > longest[c] + 1e-6).sum() for c, g in table.groupby("composer")))
+    return dict(critic_agree=a.rate, critic_low=a.low, critic_high=a.high, critic_pieces=int(a.pieces), **realism(overlap),
+                max_note_s=float(table.longest_note_s.max()), notes_over_real=over, identical=int(table.identical.sum()),
+                longest_copy_notes=int(table.copy_notes.max()), pieces=len(table))
+
+def summary_line(s: dict) -> str:
+    "The last line of `maestro judge` and the quality benchmark, from `judge(...)['summary']`."
+    critic = (f"{s['critic_agree']:.3f} [{s['critic_low']:.3f}, {s['critic_high']:.3f}]" if s["critic_pieces"] else "nan (not judged)")
+    return (f"critic_agree={critic} realism={s['realism']:.3f} worst={s['worst']:.3f} ({s['worst_at']}) "
+            f"max_note_s={s['max_note_s']:.2f} ({s['notes_over_real']} of {s['pieces']} over their composer's longest real note) "
+            f"identical={s['identical']} longest_copy_notes={s['longest_copy_notes']}")
+
+# %% ../nbs/10_judging.ipynb #9ba674f5
+def report_table(result: dict) -> pd.DataFrame:
+    "The per-composer table of a `judge` result as text: critic agreement with its interval, realism, worst feature, longest note, copies, identical pieces."
+    t = result["composers"]
+    def critic(r): return "not judged" if pd.isna(r.critic_agree) else f"{r.critic_agree:.2f} [{r.critic_low:.2f}, {r.critic_high:.2f}]"
+    return pd.DataFrame({"pieces": t.pieces, "critic agrees [95 %]": [critic(r) for r in t.itertuples()],
+                         "realism": t.realism.round(2), "worst feature": [f"{f} {w:.2f}" if isinstance(f, str) else "-" for f, w in zip(t.worst_feature, t.worst)],
+                         "longest note s (real)": [f"{g:.2f} ({r:.2f})" for g, r in zip(t.longest_note_s, t.real_longest_note_s)],
+                         "longest copy (notes)": t.longest_copy_notes, "identical": t.identical}, index=t.index)
+
+def plot_overlap(table: pd.DataFrame, ax=None, title: str = ""):
+    "A heat map of an `overlap_table`: composers × features, 1 = as close as two halves of the real pieces."
+    import matplotlib.pyplot as plt
+    ax = ax or plt.subplots(figsize=(9, 0.5 * len(table) + 1.6))[1]
+    im = ax.imshow(table.to_numpy(float), vmin=0, vmax=1.2, cmap="RdYlGn", aspect="auto")
+    ax.set_xticks(range(table.shape[1]), [f.replace("_", " ") for f in table.columns], rotation=35, ha="right", fontsize=8)
+    ax.set_yticks(range(len(table)), table.index, fontsize=8)
+    for (i, j), v in np.ndenumerate(table.to_numpy(float)): ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
+    ax.set_title(title, fontsize=9); ax.figure.colorbar(im, ax=ax, fraction=0.03)
+    return ax

@@ -66,6 +66,11 @@ def test_report_on_missing_folder_is_a_clear_error(tmp_path):
       "--no-report", "--seed", "4"],
      dict(func=cli.cmd_demo, out="d", generator_minutes=1.0, classifier_epochs=1, classifier_steps=5, per_composer=4,
           generator_units=32, seconds=3.0, temperature=1.0, top_p=1.0, no_report=True, seed=4)),
+    (["judge", "runs/demo", "--maestro-csv", "m.csv", "--root", "r", "--no-report", "--bundle", "b", "--seconds", "15",
+      "--seed", "5", "--json"],
+     dict(func=cli.cmd_judge, pieces="runs/demo", folder=None, maestro_csv="m.csv", root="r", no_report=True, bundle="b",
+          seconds=15.0, seed=5, json=True)),
+    (["judge", "g", "--folder", "mine"], dict(func=cli.cmd_judge, pieces="g", folder="mine", bundle=None, seconds=None, json=False)),
 ])
 def test_every_command_parses_its_options(argv, want):
     args = vars(cli.parser().parse_args(argv))
@@ -82,7 +87,7 @@ def test_defaults_are_the_lessons_defaults():
 
 @pytest.mark.parametrize("argv", [[], ["train"], ["train", "nothing"], ["report", "--folder", "a", "--maestro-csv", "b"],
                                   ["classify", "--folder", "a", "--maestro-csv", "b"],
-                                  ["generate", "--folder", "a", "--maestro-csv", "b"]])
+                                  ["generate", "--folder", "a", "--maestro-csv", "b"], ["judge"]])
 def test_incomplete_commands_are_usage_errors(argv, capsys):
     with pytest.raises(SystemExit) as e: cli.parser().parse_args(argv)
     assert e.value.code == 2 and "usage: maestro" in capsys.readouterr().err
@@ -109,7 +114,7 @@ def _subparsers(p):
 
 def test_every_command_that_reads_music_names_a_collection_the_same_way():
     subs = _subparsers(cli.parser())
-    readers = ["report", "train classifier", "train generator", "classify", "generate"]
+    readers = ["report", "train classifier", "train generator", "classify", "generate", "judge"]
     helps = {}
     for name in readers:
         opts = {o: a for a in subs[name]._actions for o in a.option_strings}

@@ -1,0 +1,82 @@
+#!/usr/bin/env python
+"""Generation quality of a trained generator: 20 pieces of 20 s per composer, judged against the real pieces of each composer.
+
+    python benchmarks/generation_quality.py [--model DIR] [--pieces 20] [--seconds 20] [--seed 0] [--temperature 1.0]
+                                            [--top-p 1.0] [--out DIR] [--json FILE]
+
+The generator is the one in DIR, else the shipped one (`models/generator`), else the one `maestro train generator`
+writes (`models_dir("generator")`); with none of them the script says so and exits with code 2 (it trains nothing).
+Every composer the generator offers gets the same seeds; notes are left as the generator wrote them (no `max_note`
+clipping, no other repair than the decoder's). The pieces are written as MIDI to `--out` (default: a temporary folder,
+`<composer>-N.mid`, so `maestro judge` can read them again) and judged with the judging lesson's `judge`: the bundled
+corpus as the real music (overlap ratios per composer and feature against the real-vs-real ceiling; the longest
+copy and the longest note against all real pieces of the composer), the shipped classifier as critic.
+Targets (issue 11): critic agreement >= 0.8 overall and >= 0.6 per composer; mean overlap ratio >= 0.8 and no
+composer-feature below 0.5; no note longer than the composer's longest real note; 0 identical pieces.
+The last line holds the figures.
+"""
+import argparse, json, os, sys, tempfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def generator_folder(model) -> Path | None:
+    "The generator to judge: `model`, else the shipped one, else the course's trained one; None if there is none."
+    from maestro_lessons.files import models_dir, shipped_dir
+    for d in ([Path(model)] if model else [shipped_dir("generator"), models_dir("generator")]):
+        if (d / "generator.json").is_file(): return d
+    return None
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", help="a generator folder (default: the shipped generator, else the one `maestro train generator` wrote)")
+    ap.add_argument("--pieces", type=int, default=20, help="pieces per composer")
+    ap.add_argument("--seconds", type=float, default=20.0, help="length of each piece")
+    ap.add_argument("--seed", type=int, default=0, help="the same for every composer")
+    ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--top-p", type=float, default=1.0)
+    ap.add_argument("--out", help="folder for the MIDI files (default: a temporary folder)")
+    ap.add_argument("--json", help="also write the figures to this JSON file")
+    args = ap.parse_args(argv)
+    folder = generator_folder(args.model)
+    if folder is None:
+        from maestro_lessons.files import models_dir
+        where = f"in {args.model}" if args.model else f"shipped (models/generator) nor in {models_dir('generator')}"
+        print(f"generation_quality: no generator {where}: train one (`maestro train generator --out DIR`) and pass "
+              "--model DIR; this benchmark trains nothing", file=sys.stderr)
+        return 2
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(1); tf.config.threading.set_inter_op_parallelism_threads(1)
+    import pandas as pd
+    from maestro_lessons.generator import load_generator
+    from maestro_lessons.sampling import generate
+    from maestro_lessons.export import write_midi
+    from maestro_lessons.judging import judge, report_table, summary_line
+    gen = load_generator(folder)
+    out = Path(args.out or tempfile.mkdtemp(prefix="generation_quality-"))
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"{gen}\n{folder}: {args.pieces} pieces of {args.seconds:g} s per composer, seed {args.seed}, temperature "
+          f"{args.temperature:g}, top-p {args.top_p:g}, no max_note; MIDI in {out}")
+    empty = 0
+    for c in gen.composers:
+        pieces = generate(gen, c, seconds=args.seconds, n=args.pieces, seed=args.seed, temperature=args.temperature,
+                          top_p=args.top_p, max_note=None)
+        for i, notes in enumerate(pieces):
+            if len(notes) == 0: empty += 1; print(f"{c} piece {i + 1}: no notes"); continue
+            write_midi(notes, out / f"{c.lower()}-{i + 1}.mid")
+    r = judge(out)
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(f"\n{report_table(r).to_string()}\n")
+    for e in r["errors"]: print(f"unreadable: {e}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(dict(model=str(folder), per_composer=args.pieces, seconds=args.seconds, seed=args.seed,
+                                                   empty=empty, **r["summary"]), indent=1, default=float))
+    print(summary_line(r["summary"]) + f" empty={empty}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
