@@ -124,6 +124,30 @@ def test_split_pieces_keeps_a_given_split_column(manifest):
     s = split_pieces(given)
     assert s.name == "split" and s.tolist() == given.split.tolist()
 
+def test_split_pieces_shares_and_switches(manifest):
+    "The held-out shares follow the fractions asked (by whole groups of k folds), a zero fraction holds nothing out."
+    m = manifest[manifest.composer.isin(["Bach", "Palestrina", "Monteverdi"])].set_index("id", drop=False)
+    s = split_pieces(m)
+    assert (s.index == m.index).all()                                                   # one answer per row, same index
+    share = s.value_counts(normalize=True)
+    assert 0.12 < share["test"] < 0.17 and 0.12 < share["valid"] < 0.17, share
+    assert set(split_pieces(m, test=0)) == {"train", "valid"} and set(split_pieces(m, valid=0)) == {"train", "test"}
+    half = split_pieces(m, valid=0, test=0.5).value_counts(normalize=True)["test"]
+    assert 0.4 < half < 0.6, half
+
+def test_split_pieces_of_a_tiny_collection_is_grouped_and_repeatable():
+    "Too few pieces per composer to stratify: groups only, still whole works, the same for the same seed."
+    df = pd.DataFrame({"id": [f"p{i}" for i in range(18)], "composer": ["A"] * 6 + ["B"] * 6 + ["C"] * 6,
+                       "work": [f"w{i // 2}" for i in range(18)], "sha256": [f"s{i}" for i in range(18)]})
+    from sklearn.model_selection import StratifiedGroupKFold                            # 6 pieces a composer < 7 folds:
+    with pytest.raises(ValueError): next(StratifiedGroupKFold(7).split(df.id, df.composer, df.work))   # the fallback path
+    splits = [split_pieces(df, seed=seed) for seed in (0, 0, 1, 2, 3)]
+    assert splits[0].tolist() == splits[1].tolist()                                    # repeatable
+    assert len({tuple(x) for x in splits}) > 1                                          # but the seed matters
+    for x in splits:
+        assert check_split(df, x).empty and {"train", "valid", "test"} <= set(x)        # works whole, all three sides
+        assert (x == "test").sum() == 4                                                   # 15 % of 9 works, rounded up: 2 works
+
 def test_scan_folder_with_bad_files(tmp_path, manifest):
     good = manifest.path[manifest.composer == "Bach"].iloc[:2].tolist()
     (tmp_path / "Bach").mkdir(); (tmp_path / "Chopin" / "Op. 28").mkdir(parents=True)
