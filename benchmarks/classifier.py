@@ -110,9 +110,8 @@ def shipped(bundle=None):
     import json
     import numpy as np, pandas as pd
     from maestro_lessons.classifier import clip_data, clip_windows, predict_clips
-    from maestro_lessons.notes import read_notes
-    from maestro_lessons.trust import (load_trusted, load_unseen, temper, expected_calibration_error, piece_features,
-                                       features_by_piece, proportion_interval)
+    from maestro_lessons.trust import (load_trusted, load_unseen, temper, expected_calibration_error, features_by_piece,
+                                       proportion_interval)
     tc = load_trusted(bundle)
     clf = tc.classifier
     data = clip_data(composers=clf.classes, notes=clf.notes)
@@ -121,8 +120,7 @@ def shipped(bundle=None):
     ece = dict(before=expected_calibration_error(p, y), after=expected_calibration_error(temper(p, tc.temperature), y))
     dist = {"test": tc.neighbours.distance(features_by_piece(data.cache, data.parts["test"], clf.encoding, data.notes))}
     for tier in ("far", "near"):
-        dist[tier] = np.array([tc.neighbours.distance(piece_features(clf.clips(read_notes(f, **clf.settings["read"])),
-                                                                     clf.encoding))[0] for f in load_unseen(tier).path])
+        dist[tier] = np.array([tc.predict_midi(f)["distance"] for f in load_unseen(tier).path])
     def rate(d, thr, refuse=True):
         k, n = int(((d > thr) if refuse else (d <= thr)).sum()), len(d)
         return dict(count=k, pieces=n, rate=k / n, interval=proportion_interval(k, n))

@@ -54,9 +54,12 @@ def read_collection(args) -> tuple:
     return None, BUNDLED
 
 def collection_report(args, manifest, name: str) -> None:
-    "The brief data report of the pieces a command is about to read, unless `--no-report`."
+    "The brief data report of the pieces a command is about to read, unless `--no-report`; on stderr when stdout is `--json`."
+    import contextlib
     from maestro_lessons.demo import corpus_report
-    if not getattr(args, "no_report", False): corpus_report(manifest, name, verify=False, show=5, brief=True); print()
+    if getattr(args, "no_report", False): return
+    with contextlib.redirect_stdout(sys.stderr if getattr(args, "json", False) else sys.stdout):
+        corpus_report(manifest, name, verify=False, show=5, brief=True); print()
 
 def splittable(manifest, name: str, least: int = 1):
     "The readable pieces of the composers with enough works for a split; the others are named. Raise if fewer than `least` remain."
@@ -164,7 +167,7 @@ def _classified(table, truth=None) -> "pd.DataFrame":
 # %% ../nbs/A2_cli.ipynb #b6eb1420
 def cmd_classify(args) -> int:
     "`maestro classify`: the composer of MIDI files, or of every piece of a collection with the accuracy per composer."
-    import contextlib, pandas as pd
+    import pandas as pd
     if args.files and (args.folder or args.maestro_csv):
         raise ValueError("give MIDI files or a collection (--folder, --maestro-csv), not both")
     manifest, name = read_collection(args)
@@ -175,7 +178,7 @@ def cmd_classify(args) -> int:
             for f in files: print(f"maestro classify: error: {f}: no such file", file=sys.stderr)
             return 2
     else:
-        with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout): collection_report(args, manifest, name)
+        collection_report(args, manifest, name)
         if manifest.empty: raise ValueError(f"{name}: no MIDI file to classify")
         files, truth = manifest.path.tolist(), pd.Series(manifest.composer.values, index=manifest.id.values)
     quiet_tensorflow()
@@ -187,9 +190,8 @@ def cmd_classify(args) -> int:
     if args.json:
         pieces = _as_json(table, truth)
         if truth is not None:
-            per_composer = accuracy.reset_index().astype(object)
-            pieces = dict(pieces=pieces, per_composer=per_composer.where(per_composer.notna(), None).to_dict("records"))
-        print(json.dumps(pieces, indent=1, default=lambda x: x.item()))
+            pieces = dict(pieces=pieces, per_composer=accuracy.reset_index().to_dict("records"))
+        print(json.dumps(_json_ready(pieces), indent=1))
     elif len(table):
         with pd.option_context("display.width", 200, "display.max_colwidth", 60, "display.max_rows", None):
             print(_classified(table, truth).to_string())
@@ -270,13 +272,12 @@ def _json_ready(x):
 
 def cmd_judge(args) -> int:
     "`maestro judge FOLDER`: generated pieces against real ones of their composers: overlap ratios, critic, longest note, copies."
-    import contextlib, pandas as pd
+    import pandas as pd
     from maestro_lessons.corpus import load_manifest
     from maestro_lessons.judging import generated_files
     files = generated_files(args.pieces)                       # a wrong folder fails here, before TensorFlow loads
     manifest, name = read_collection(args)
-    if manifest is not None:
-        with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout): collection_report(args, manifest, name)
+    if manifest is not None: collection_report(args, manifest, name)
     quiet_tensorflow()
     from maestro_lessons.judging import judge, report_table, summary_line
     from maestro_lessons.trust import load_trusted
