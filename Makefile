@@ -67,6 +67,8 @@ bench: install
 ## re-create the shipped models in models/ (resumable: finished training runs are kept in the cache; see models/README.md)
 models: install
 	$(PY) models/recipe.py classifier
+	$(PY) models/recipe.py generator
+	$(PY) benchmarks/generation_quality.py --write
 
 ## re-create the bundled corpus from music21 (slow; its output is committed)
 corpus: install

@@ -20,7 +20,8 @@ from .encodings import PerformanceEncoding, encoding_from_config
 # %% auto #0
 __all__ = ['GENERATOR_FORMAT', 'fit_budget', 'composer_sample', 'generator_encoding', 'composer_lm_dataset', 'composer_ids_of',
            'build_generator', 'masked_accuracy', 'compile_generator', 'time_budget', 'train_generator', 'Generator',
-           'save_generator', 'load_generator', 'evaluate_generator', 'sequence_nll', 'train_on_corpus']
+           'save_generator', 'load_generator', 'evaluate_generator', 'sequence_nll', 'train_on_corpus',
+           'train_note_generator']
 
 # %% ../nbs/08_generator.ipynb #046cf8cf
 def fit_budget(full: int, test: int = 1) -> int:
@@ -41,36 +42,49 @@ def generator_encoding(composers, **kw) -> PerformanceEncoding:
 
 # %% ../nbs/08_generator.ipynb #b03262b3
 def composer_lm_dataset(cache, pieces, composer_ids, length: int = 256, stride: int | None = None,
-                        batch_size: int = 32, shuffle: bool = True, seed: int = 0, drop_remainder: bool = False):
-    "Batches (inputs, targets), both (batch, length) int32: inputs = composer token + window[:-1], targets = window."
+                        batch_size: int = 32, shuffle: bool = True, seed: int = 0, drop_remainder: bool = False,
+                        conditioned: bool = False):
+    """Batches (inputs, targets), both (batch, length) int32: inputs = the start token of the window's composer
+    (`composer_ids`, in label order) + window[:-1], targets = window. `conditioned`: inputs are (tokens, composers),
+    the composer's label repeated at every position, for a model that reads the composer at every step."""
     import tensorflow as tf
     from maestro_lessons.sequences import window_index, _tf_windows, _window_dataset
-    table = tf.constant(np.asarray(composer_ids, np.int32))      # cache label → composer token id
+    table = tf.constant(np.asarray(composer_ids, np.int32))      # cache label → start token id
     if len(composer_ids) != len(cache.classes):
         raise ValueError(f"{len(composer_ids)} composer ids for {len(cache.classes)} classes {cache.classes}")
     idx = window_index(cache.offsets, pieces, length, stride, min_tokens=1)
     tokens, pad = cache.tensor(), cache.pad_id
     def make(s, e, y):
         w = _tf_windows(tokens, s, e, length, pad)
-        return tf.concat([tf.gather(table, y)[:, None], w[:, :-1]], axis=1), w
+        x = tf.concat([tf.gather(table, y)[:, None], w[:, :-1]], axis=1)
+        if conditioned: x = (x, tf.broadcast_to(tf.cast(y, tf.int32)[:, None], tf.shape(x)))
+        return x, w
     return _window_dataset(cache, idx, make, batch_size, shuffle, seed, drop_remainder)
 
 def composer_ids_of(cache, encoding) -> list[int]:
     "The composer token id of each class of `cache`, in label order."
     return [encoding.composer_id(c) for c in cache.classes]
 
+
 # %% ../nbs/08_generator.ipynb #80864f94
 def build_generator(vocab_size: int, embed_dim: int = 128, units: int = 256, n_layers: int = 2,
-                    dropout: float = 0.2, name: str = "generator"):
-    "An LSTM language model: token ids (batch, time) → next-token logits (batch, time, vocab_size)."
+                    dropout: float = 0.2, name: str = "generator", n_composers: int = 0, composer_dim: int = 16):
+    """An LSTM language model: token ids (batch, time) → next-token logits (batch, time, vocab_size).
+    With `n_composers`, a second input gives the composer (batch, time) and its embedding joins every token's."""
     import keras
     from keras import layers
     x = keras.Input((None,), dtype="int32", name="tokens")
     h = layers.Embedding(vocab_size, embed_dim, name="embedding")(x)
+    inputs = [x]
+    if n_composers:
+        c = keras.Input((None,), dtype="int32", name="composer")
+        h = layers.Concatenate(name="with_composer")([h, layers.Embedding(n_composers, composer_dim, name="composer_embedding")(c)])
+        inputs.append(c)
     for i in range(n_layers):
         h = layers.LSTM(units, return_sequences=True, name=f"lstm_{i}")(h)
         if dropout: h = layers.Dropout(dropout, name=f"dropout_{i}")(h)
-    return keras.Model(x, layers.Dense(vocab_size, name="logits")(h), name=name)
+    return keras.Model(inputs if n_composers else x, layers.Dense(vocab_size, name="logits")(h), name=name)
+
 
 # %% ../nbs/08_generator.ipynb #29cddaf2
 def masked_accuracy(pad_id: int = 0):
@@ -106,8 +120,9 @@ def time_budget(minutes: float):
 # %% ../nbs/08_generator.ipynb #87090255
 def train_generator(model, train_ds, valid_ds=None, encoding=None, epochs: int = 10, folder=None, patience: int = 3,
                     steps_per_epoch: int | None = None, validation_steps: int | None = None, minutes: float | None = None,
-                    lr: float = 1e-3, callbacks=(), verbose: int = 1):
-    "Compile and fit `model`; early stopping, checkpoints in `folder`, a time budget, extra `callbacks`; returns the History."
+                    lr: float = 1e-3, callbacks=(), verbose: int = 1, resume: bool = False):
+    """Compile and fit `model`; early stopping, checkpoints and a training log (`training.csv`) in `folder`, a time
+    budget, extra `callbacks`; `resume`: a stopped run in `folder` goes on from its last finished epoch. Returns the History."""
     import keras
     compile_generator(model, lr, pad_id=getattr(encoding, "pad_id", 0))
     monitor = "val_loss" if valid_ds is not None else "loss"
@@ -115,9 +130,12 @@ def train_generator(model, train_ds, valid_ds=None, encoding=None, epochs: int =
     if folder is not None:
         Path(folder).mkdir(parents=True, exist_ok=True)
         cbs.append(keras.callbacks.ModelCheckpoint(str(Path(folder) / "checkpoint.keras"), monitor=monitor, save_best_only=True))
+        cbs.append(keras.callbacks.CSVLogger(str(Path(folder) / "training.csv"), append=resume))
+        if resume: cbs.append(keras.callbacks.BackupAndRestore(str(Path(folder) / "backup")))
     if minutes: cbs.append(time_budget(minutes))
     return model.fit(train_ds, validation_data=valid_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
                      validation_steps=validation_steps, callbacks=cbs, verbose=verbose)
+
 
 # %% ../nbs/08_generator.ipynb #c00a9765
 GENERATOR_FORMAT = 1        # bump when the saved folder's layout changes
@@ -131,12 +149,21 @@ class Generator:
     _sampler: object = None          # the sampling lesson's stateful sampler, made by `sampler()` when first asked
 
     @property
-    def composers(self) -> list[str]: return list(self.encoding.composers)
+    def composers(self) -> list[str]:
+        "The composers it writes as: the encoding's composer tokens, or (a model without them) `meta['composers']`."
+        return list(getattr(self.encoding, "composers", None) or self.meta.get("composers", []))
+
+    @property
+    def conditioned(self) -> bool:
+        "True when the model reads the composer at every step (a second input), not only from its first token."
+        return len(self.model.inputs) == 2
 
     def __repr__(self):
         lstm = [l for l in self.model.layers if type(l).__name__ == "LSTM"]
-        return (f"Generator({len(lstm)} LSTM × {lstm[0].units if lstm else '?'}, vocab {self.encoding.vocab_size}, "
-                f"composers {self.composers}, {self.model.count_params():,} parameters)")
+        return (f"Generator({len(lstm)} LSTM × {lstm[0].units if lstm else '?'}, {self.encoding.name} vocab "
+                f"{self.encoding.vocab_size}, composers {self.composers}{' at every step' if self.conditioned else ''}, "
+                f"{self.model.count_params():,} parameters)")
+
 
 # %% ../nbs/08_generator.ipynb #62db2dc8
 def save_generator(gen: Generator, folder) -> Path:
@@ -160,7 +187,12 @@ def load_generator(folder=None) -> Generator:
     if model.output_shape[-1] != enc.vocab_size:
         raise ValueError(f"{folder}: the model predicts {model.output_shape[-1]} tokens but its encoding has "
                          f"{enc.vocab_size}; the folder is inconsistent, retrain it")
-    return Generator(model, enc, info.get("meta", {}))
+    gen = Generator(model, enc, info.get("meta", {}))
+    if gen.conditioned and model.get_layer("composer_embedding").input_dim != len(gen.composers):
+        raise ValueError(f"{folder}: the model knows {model.get_layer('composer_embedding').input_dim} composers but "
+                         f"generator.json names {len(gen.composers)}; the folder is inconsistent, retrain it")
+    return gen
+
 
 # %% ../nbs/08_generator.ipynb #a5d743f7
 def evaluate_generator(model, ds, steps: int | None = None, pad_id: int = 0) -> dict:
@@ -192,7 +224,8 @@ def train_on_corpus(manifest: pd.DataFrame | None = None, per_composer: int | No
                     epochs: int = 20, steps_per_epoch: int | None = 300, validation_steps: int | None = None,
                     minutes: float | None = None, patience: int = 3, folder=None, seed: int = 0, callbacks=(),
                     verbose: int = 1) -> Generator:
-    "Train a composer-conditioned generator on `manifest` (default: the bundled corpus) and save it in `folder`."
+    """Train a composer-conditioned performance-event generator on `manifest` (default: the bundled corpus) and save
+    it in `folder`: windows start with the composer's token and the composer reaches the network at every step."""
     import keras
     from maestro_lessons.corpus import load_manifest, split_pieces
     from maestro_lessons.sequences import token_cache, pieces_by_split
@@ -201,16 +234,55 @@ def train_on_corpus(manifest: pd.DataFrame | None = None, per_composer: int | No
     parts = pieces_by_split(cache, manifest, split_pieces(manifest, seed=seed))
     enc = generator_encoding(cache.classes)
     cids = composer_ids_of(cache, enc)
-    train = composer_lm_dataset(cache, parts["train"], cids, length, stride=length // 2, batch_size=batch_size, seed=seed).repeat()
-    valid = composer_lm_dataset(cache, parts["valid"], cids, length, batch_size=batch_size, shuffle=False)
+    train = composer_lm_dataset(cache, parts["train"], cids, length, stride=length // 2, batch_size=batch_size, seed=seed,
+                                conditioned=True).repeat()
+    valid = composer_lm_dataset(cache, parts["valid"], cids, length, batch_size=batch_size, shuffle=False, conditioned=True)
     keras.utils.set_random_seed(seed)
-    model = build_generator(enc.vocab_size, embed_dim, units, n_layers, dropout)
+    model = build_generator(enc.vocab_size, embed_dim, units, n_layers, dropout, n_composers=len(cache.classes))
     folder = Path(folder or models_dir("generator"))
+    t0 = time.perf_counter()
     h = train_generator(model, train, valid, enc, epochs=epochs, folder=folder, patience=patience, steps_per_epoch=steps_per_epoch,
                         validation_steps=validation_steps, minutes=minutes, callbacks=callbacks, verbose=verbose).history
     meta = dict(pieces=len(manifest), train_pieces=len(parts["train"]), valid_pieces=len(parts["valid"]), length=length,
                 epochs=len(h["loss"]), val_loss=float(min(h["val_loss"])), seed=seed, cache=cache.key,
-                trained=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+                train_s=round(time.perf_counter() - t0, 1), trained=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     gen = Generator(model, enc, meta)
     save_generator(gen, folder)
     return gen
+
+
+# %% ../nbs/08_generator.ipynb #dc477cce
+def train_note_generator(data=None, notes: int = 64, batch_size: int = 32, embed_dim: int = 64, units: int = 256,
+                         n_layers: int = 2, dropout: float = 0.2, composer_dim: int = 16, epochs: int = 30,
+                         steps_per_epoch: int | None = None, validation_steps: int | None = None, minutes: float | None = None,
+                         patience: int = 3, folder=None, seed: int = 0, seconds_per_beat: float = 0.5, lr: float = 1e-3,
+                         callbacks=(), resume: bool = False, verbose: int = 1) -> Generator:
+    """A composer-conditioned generator of notes as (pitch, offset, duration) triples, trained on the classifier
+    lesson's pieces and split (`data`, default `clip_data()`): every note carries its own duration, so none can hang.
+    Windows of `notes` notes, every `notes // 2`; the composer reaches the network at every step; saved in `folder`."""
+    import keras
+    from maestro_lessons.classifier import clip_data
+    from maestro_lessons.sequences import window_index
+    data = clip_data(seed=seed) if data is None else data
+    enc, cache, length = data.encoding, data.cache, 3 * notes
+    start = [enc.bos_id] * len(cache.classes)                   # the composer comes in by its own input, not a token
+    stride = 3 * max(1, notes // 2)
+    train = composer_lm_dataset(cache, data.parts["train"], start, length, stride, batch_size, seed=seed, conditioned=True)
+    valid = composer_lm_dataset(cache, data.parts["valid"], start, length, batch_size=batch_size, shuffle=False, conditioned=True)
+    steps_per_epoch = steps_per_epoch or -(-len(window_index(cache.offsets, data.parts["train"], length, stride)) // batch_size)
+    keras.utils.set_random_seed(seed)
+    model = build_generator(enc.vocab_size, embed_dim, units, n_layers, dropout, name="note_generator",
+                            n_composers=len(cache.classes), composer_dim=composer_dim)
+    folder = Path(folder or models_dir("generator"))
+    t0 = time.perf_counter()
+    h = train_generator(model, train.repeat(), valid, enc, epochs=epochs, folder=folder, patience=patience,
+                        steps_per_epoch=steps_per_epoch, validation_steps=validation_steps, minutes=minutes, lr=lr,
+                        callbacks=callbacks, verbose=verbose, resume=resume).history
+    meta = dict(composers=list(cache.classes), seconds_per_beat=seconds_per_beat, notes=notes, pieces=len(data.manifest),
+                train_pieces=len(data.parts["train"]), valid_pieces=len(data.parts["valid"]), epochs=len(h["loss"]),
+                val_loss=float(min(h["val_loss"])), val_nll_per_note=3 * float(min(h["val_loss"])), seed=seed,
+                cache=cache.key, train_s=round(time.perf_counter() - t0, 1), trained=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    gen = Generator(model, enc, meta)
+    save_generator(gen, folder)
+    return gen
+

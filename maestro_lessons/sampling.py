@@ -13,11 +13,12 @@ import numpy as np
 from fastcore.basics import patch
 
 from .notes import Notes, read_notes
+from .encodings import NoteOffsetDurationEncoding, PerformanceEncoding
 from .generator import Generator
 
 # %% auto #0
-__all__ = ['classic_generate', 'Sampler', 'repair_tokens', 'primer_tokens', 'generate', 'time_steps', 'clip_notes',
-           'sample_each_epoch', 'loop_period']
+__all__ = ['classic_generate', 'token_steps', 'token_grammar', 'Sampler', 'repair_tokens', 'primer_tokens', 'to_seconds',
+           'generate', 'time_steps', 'clip_notes', 'sample_each_epoch', 'loop_period']
 
 # %% ../nbs/09_sampling.ipynb #98f5a76b
 def _sample_numpy(logits, temperature: float, rng) -> int:
@@ -37,9 +38,10 @@ def classic_generate(model, prefix, n: int, temperature: float = 1.0, window: in
 
 # %% ../nbs/09_sampling.ipynb #2e07685f
 def _lstm_weights(model):
-    "The embedding, the LSTM layers and the final dense layer of a `build_generator`-style model."
+    "The token embedding, the composer embedding (None without one), the LSTM layers and the final dense layer of a `build_generator`-style model."
     from keras import layers
-    emb = [l for l in model.layers if isinstance(l, layers.Embedding)]
+    emb = [l for l in model.layers if isinstance(l, layers.Embedding) and l.name != "composer_embedding"]
+    comp = [l for l in model.layers if isinstance(l, layers.Embedding) and l.name == "composer_embedding"]
     lstm = [l for l in model.layers if isinstance(l, layers.LSTM)]
     dense = model.layers[-1]
     if len(emb) != 1 or not lstm or not isinstance(dense, layers.Dense):
@@ -48,7 +50,30 @@ def _lstm_weights(model):
     for l in lstm:
         if l.activation.__name__ != "tanh" or l.recurrent_activation.__name__ != "sigmoid" or not l.use_bias:
             raise ValueError(f"{l.name}: the sampler supports LSTMs with default activations and a bias")
-    return emb[0], lstm, dense
+    return emb[0], (comp[0] if comp else None), lstm, dense
+
+def token_steps(encoding, vocab_size: int) -> np.ndarray:
+    "How many time steps of `encoding` each token id moves the music forward (TIME_SHIFTs, or note-triple offsets)."
+    steps = np.zeros(vocab_size, np.int32)
+    if encoding is None: return steps
+    if isinstance(encoding, NoteOffsetDurationEncoding):
+        r = encoding.layout["offset"]; steps[r.start:r.stop] = np.arange(len(r))
+    else: steps[encoding.shift0:encoding.velocity0] = np.arange(1, encoding.max_shift + 1)
+    return steps
+
+def token_grammar(encoding, vocab_size: int) -> np.ndarray:
+    """(phases, vocab) bool: the ids allowed at each position of the grammar's cycle. Performance events: one phase,
+    no special or composer token. Note triples: three phases, pitch → offset → duration."""
+    if encoding is None: return np.ones((1, vocab_size), bool)
+    if isinstance(encoding, NoteOffsetDurationEncoding):
+        g = np.zeros((3, vocab_size), bool)
+        for i, f in enumerate(("pitch", "offset", "duration")): r = encoding.layout[f]; g[i, r.start:r.stop] = True
+        return g
+    g = np.ones((1, vocab_size), bool)
+    g[0, [encoding.pad_id, encoding.bos_id, encoding.eos_id]] = False   # never in the training windows
+    g[0, encoding.composer0:] = False
+    return g
+
 
 # %% ../nbs/09_sampling.ipynb #777ff766
 class Sampler:
@@ -56,28 +81,35 @@ class Sampler:
     def __init__(self, model, encoding=None, jit_compile: bool = False):
         import tensorflow as tf
         self.model, self.encoding, self.jit = model, encoding, jit_compile
-        self.emb, self.lstm, self.dense = _lstm_weights(model)
+        self.emb, self.composer_emb, self.lstm, self.dense = _lstm_weights(model)
         self.vocab_size = int(self.dense.units)
-        shift, banned = np.zeros(self.vocab_size, np.int32), np.zeros(self.vocab_size, bool)
-        if encoding is not None:
-            shift[encoding.shift0:encoding.velocity0] = np.arange(1, encoding.max_shift + 1)
-            banned[[encoding.pad_id, encoding.bos_id, encoding.eos_id]] = True   # never in the training windows
-            banned[encoding.composer0:] = True
-        self.shift_steps = tf.constant(shift)                        # time steps each token moves forward
-        self.penalty = tf.constant(np.where(banned, -1e9, 0).astype(np.float32))
+        self.shift_steps = tf.constant(token_steps(encoding, self.vocab_size))     # time steps each token moves forward
+        grammar = token_grammar(encoding, self.vocab_size)
+        self.phases = len(grammar)                                       # the grammar's cycle: 1, or 3 for note triples
+        self.penalty = tf.constant(np.where(grammar, 0, -1e9).astype(np.float32))
         self._run = tf.function(self._loop, jit_compile=jit_compile, reduce_retracing=not jit_compile)
 
+    @property
+    def n_composers(self) -> int:
+        "How many composers the model reads at every step (0: none, the composer is only a first token)."
+        return 0 if self.composer_emb is None else int(self.composer_emb.input_dim)
+
     def __repr__(self): return f"Sampler({self.model.name}: {len(self.lstm)} LSTM × {self.lstm[0].units}, vocab {self.vocab_size})"
+
 
 # %% ../nbs/09_sampling.ipynb #3917609a
 @patch
 def _weights(self: Sampler):
-    "The current weights as tensors: the first cell's input table and recurrent kernel, (kernel, recurrent kernel, bias) of the others, the dense layer."
+    """The current weights as tensors: the first cell's input table for tokens and for composers (the embeddings times
+    its kernel, bias included once), its recurrent kernel, (kernel, recurrent kernel, bias) of the others, the dense layer."""
     import tensorflow as tf
     first = self.lstm[0].cell
-    table = tf.matmul(tf.convert_to_tensor(self.emb.embeddings), first.kernel) + first.bias    # (vocab, 4·units)
+    kernel, e = tf.convert_to_tensor(first.kernel), int(self.emb.output_dim)
+    table = tf.matmul(tf.convert_to_tensor(self.emb.embeddings), kernel[:e]) + first.bias    # (vocab, 4·units)
+    if self.composer_emb is None: composers = tf.zeros((1, kernel.shape[1]))
+    else: composers = tf.matmul(tf.convert_to_tensor(self.composer_emb.embeddings), kernel[e:])  # (composers, 4·units)
     rest = [tuple(tf.convert_to_tensor(w) for w in (l.cell.kernel, l.cell.recurrent_kernel, l.cell.bias)) for l in self.lstm[1:]]
-    return table, tf.convert_to_tensor(first.recurrent_kernel), rest, tf.convert_to_tensor(self.dense.kernel), tf.convert_to_tensor(self.dense.bias)
+    return (table, composers), tf.convert_to_tensor(first.recurrent_kernel), rest, tf.convert_to_tensor(self.dense.kernel), tf.convert_to_tensor(self.dense.bias)
 
 def _cell(z, c):
     "The LSTM cell's update from its pre-activations `z` (gates i, f, g, o) and state `c`: new (h, c)."
@@ -87,23 +119,24 @@ def _cell(z, c):
     return tf.sigmoid(o) * tf.tanh(c), c
 
 @patch
-def _step(self: Sampler, w, tok, hs, cs):
-    "Logits (batch, vocab) after reading `tok` (batch,), and the new states."
+def _step(self: Sampler, w, tok, cz, hs, cs):
+    "Logits (batch, vocab) after reading `tok` (batch,) with the composers' input term `cz` (batch, 4·units), and the new states."
     import tensorflow as tf
-    table, rk, rest, dk, db = w
-    x, c = _cell(tf.gather(table, tok) + tf.matmul(hs[0], rk), cs[0])
+    (table, _), rk, rest, dk, db = w
+    x, c = _cell(tf.gather(table, tok) + cz + tf.matmul(hs[0], rk), cs[0])
     new_h, new_c = [x], [c]
     for (k, r, b), h, c in zip(rest, hs[1:], cs[1:]):
         x, c = _cell(tf.matmul(x, k) + tf.matmul(h, r) + b, c)       # h @ r needs no x: it runs beside the cell below
         new_h.append(x); new_c.append(c)
     return tf.matmul(x, dk) + db, tuple(new_h), tuple(new_c)
 
+
 # %% ../nbs/09_sampling.ipynb #46e6fd55
 @patch
-def _choose(self: Sampler, logits, temperature, top_k, top_p, seed, filtered: bool, greedy: bool):
-    "One token per row of `logits`: greedy, or sampled with temperature and optional top-k/top-p."
+def _choose(self: Sampler, logits, temperature, top_k, top_p, seed, filtered: bool, greedy: bool, phase=0):
+    "One token per row of `logits`: greedy, or sampled with temperature and optional top-k/top-p; ids the grammar forbids at `phase` never."
     import tensorflow as tf
-    logits = logits + self.penalty
+    logits = logits + tf.gather(self.penalty, phase)
     if greedy: return tf.argmax(logits, -1, output_type=tf.int32)
     logits = logits / temperature
     gumbel = lambda z: z - tf.math.log(-tf.math.log(tf.random.stateless_uniform(tf.shape(z), seed, 1e-20, 1.0, alg="philox")))
@@ -115,37 +148,43 @@ def _choose(self: Sampler, logits, temperature, top_k, top_p, seed, filtered: bo
     j = tf.argmax(gumbel(tf.where(keep, top, -1e9)), -1, output_type=tf.int32)
     return tf.gather(idx, j, batch_dims=1)
 
+
 # %% ../nbs/09_sampling.ipynb #bf127468
 @patch
-def _loop(self: Sampler, prefix, n, target_steps, temperature, top_k, top_p, seed,
+def _loop(self: Sampler, prefix, composer, n, target_steps, temperature, top_k, top_p, seed,
           filtered: bool = False, greedy: bool = False):
-    "Feed `prefix` (batch, p) then sample up to `n` tokens per row: (batch, ≤ n) int32, 0 after a row is done."
+    """Feed `prefix` (batch, p) then sample up to `n` tokens per row: (batch, ≤ n) int32, 0 after a row is done.
+    `composer` (batch,): each row's composer, read at every step by a model with a composer input."""
     import tensorflow as tf
     w = self._weights()
     b = tf.shape(prefix)[0]
+    cz = tf.gather(w[0][1], composer)                                    # the composer's constant share of the first cell's input
     hs = tuple(tf.zeros((b, l.units)) for l in self.lstm)
     cs = tuple(tf.zeros((b, l.units)) for l in self.lstm)
     logits = tf.zeros((b, self.vocab_size))
     for t in tf.range(tf.shape(prefix)[1]):                              # the primer, teacher-forced
-        logits, hs, cs = self._step(w, prefix[:, t], hs, cs)
+        logits, hs, cs = self._step(w, prefix[:, t], cz, hs, cs)
+    phase0 = (tf.shape(prefix)[1] - 1) % self.phases                     # the start token, then whole grammar cycles
     if self.jit: out = tf.TensorArray(tf.int32, size=n, element_shape=prefix.shape[:1])   # XLA: static sizes, zeros unwritten
     else: out = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
     elapsed, done = tf.zeros((b,), tf.int32), tf.zeros((b,), tf.bool)
     for i in tf.range(n):
-        tok = self._choose(logits, temperature, top_k, top_p, tf.stack([seed, i]), filtered, greedy)
+        tok = self._choose(logits, temperature, top_k, top_p, tf.stack([seed, i]), filtered, greedy, (phase0 + i) % self.phases)
         out = out.write(i, tf.where(done, 0, tok))
         elapsed += tf.where(done, 0, tf.gather(self.shift_steps, tok))
         done = done | (elapsed >= target_steps)
         if tf.reduce_all(done): break
-        logits, hs, cs = self._step(w, tok, hs, cs)
+        logits, hs, cs = self._step(w, tok, cz, hs, cs)
     return tf.transpose(out.stack())
+
 
 # %% ../nbs/09_sampling.ipynb #eec14980
 @patch
 def sample(self: Sampler, prefix, tokens: int | None = None, seconds: float | None = None, batch: int = 1,
             temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
-            max_tokens: int = 20_000) -> np.ndarray:
-    "Sampled token ids (batch, ≤ tokens) after `prefix`; stop at `seconds` of music (needs an encoding) or `tokens`."
+            max_tokens: int = 20_000, composer: int | None = None, seconds_per_beat: float = 0.5) -> np.ndarray:
+    """Sampled token ids (batch, ≤ tokens) after `prefix`; stop at `seconds` of music (needs an encoding; an encoding
+    in beats plays at `seconds_per_beat`) or `tokens`. `composer`: the composer's number, for a model that reads it at every step."""
     import tensorflow as tf
     prefix = np.asarray(prefix, np.int32).ravel()
     if len(prefix) == 0: raise ValueError("the prefix is empty: give at least one token (a composer token or BOS)")
@@ -154,14 +193,19 @@ def sample(self: Sampler, prefix, tokens: int | None = None, seconds: float | No
     if seconds is not None and self.encoding is None: raise ValueError("a length in seconds needs the sampler's encoding")
     if temperature < 0 or not 0 < top_p <= 1 or top_k < 0 or batch < 1:
         raise ValueError(f"need temperature ≥ 0, 0 < top_p ≤ 1, top_k ≥ 0, batch ≥ 1 (got {temperature}, {top_p}, {top_k}, {batch})")
+    if self.n_composers and composer is None: raise ValueError(f"this model reads a composer at every step: give composer=0..{self.n_composers - 1}")
+    if composer is not None and not 0 <= composer < max(self.n_composers, 1): raise ValueError(f"composer must lie in 0..{max(self.n_composers, 1) - 1}")
     n = int(tokens if tokens is not None else max_tokens)
-    steps = np.iinfo(np.int32).max if seconds is None else max(1, int(round(seconds / self.encoding.step)))
-    out = self._run(tf.constant(np.tile(prefix, (batch, 1))), n if self.jit else tf.constant(n, tf.int32), tf.constant(steps, tf.int32),
+    step = self.encoding.step * (seconds_per_beat if getattr(self.encoding, "unit", "second") == "beat" else 1) if self.encoding else 1
+    steps = np.iinfo(np.int32).max if seconds is None else max(1, int(round(seconds / step)))
+    out = self._run(tf.constant(np.tile(prefix, (batch, 1))), tf.fill([batch], tf.constant(composer or 0, tf.int32)),
+                    n if self.jit else tf.constant(n, tf.int32), tf.constant(steps, tf.int32),
                     tf.constant(max(temperature, 1e-6), tf.float32), tf.constant(top_k or self.vocab_size, tf.int32),
                     tf.constant(top_p, tf.float32), tf.constant(seed, tf.int32),
                     filtered=bool(top_k or top_p < 1), greedy=temperature == 0).numpy()
     written = np.flatnonzero(out.any(0))                                 # XLA's buffer is zero past the end
     return out[:, :written[-1] + 1] if len(written) else out[:, :0]
+
 
 # %% ../nbs/09_sampling.ipynb #1fc7669b
 def repair_tokens(ids, encoding, tail: float = 0.5, max_note: float | None = None) -> np.ndarray:
@@ -196,52 +240,77 @@ def sampler(self: Generator, jit_compile: bool = False) -> Sampler:
         self._sampler = Sampler(self.model, self.encoding, jit_compile=jit_compile)
     return self._sampler
 
+
 # %% ../nbs/09_sampling.ipynb #59673506
-def primer_tokens(primer, encoding, seconds: float | None = 10.0) -> np.ndarray:
-    "The token ids of the first `seconds` of a primer: a MIDI file path, a `Notes` table or token ids."
-    if isinstance(primer, (str, os.PathLike)): primer = read_notes(primer)
+def primer_tokens(primer, encoding, seconds: float | None = 10.0, seconds_per_beat: float = 0.5) -> np.ndarray:
+    """The token ids of the first `seconds` of a primer: a MIDI file path, a `Notes` table or token ids. An encoding in
+    beats reads the file in beats and keeps `seconds / seconds_per_beat` of them."""
+    unit = getattr(encoding, "unit", "second")
+    if isinstance(primer, (str, os.PathLike)): primer = read_notes(primer, unit=unit)
     if isinstance(primer, Notes):
-        if seconds is not None: primer = primer[primer.start < seconds]
+        if primer.unit != unit: raise ValueError(f"the primer's notes are in {primer.unit}s, the encoding reads {unit}s")
+        limit = None if seconds is None else seconds / (seconds_per_beat if unit == "beat" else 1)
+        if limit is not None: primer = primer[primer.start < limit]
         if len(primer) == 0: raise ValueError("the primer has no notes" + (f" in its first {seconds} s" if seconds else ""))
-        primer = Notes(primer.pitch, primer.start, np.minimum(primer.end, seconds or np.inf), primer.velocity)
-        return encoding.encode(primer)
+        primer = Notes(primer.pitch, primer.start, np.minimum(primer.end, limit or np.inf), primer.velocity, unit=unit)
+        return np.asarray(encoding.encode(primer), np.int32).ravel()
     ids = np.asarray(primer, np.int64).ravel()
     if len(ids) == 0: raise ValueError("the primer has no tokens")
     return ids.astype(np.int32)
 
+
 # %% ../nbs/09_sampling.ipynb #74464a16
+def _start(gen: Generator, composer: str | None) -> tuple[list[int], int | None, str | None]:
+    "The prefix's start token, the composer's number for a model that reads it at every step, and the composer's name."
+    enc, names = gen.encoding, gen.composers
+    if composer is None:
+        if names: raise ValueError(f"this generator needs a composer, one of {names}")
+        return [enc.bos_id], None, None
+    match = [c for c in names if c.lower() == str(composer).lower()]
+    if not match: raise ValueError(f"unknown composer {composer!r}; this generator knows {names}")
+    start = enc.composer_id(match[0]) if getattr(enc, "composers", None) else enc.bos_id
+    return [start], (names.index(match[0]) if gen.conditioned else None), match[0]
+
+def to_seconds(notes: Notes, seconds_per_beat: float) -> Notes:
+    "`notes` in seconds: notes in beats played at `seconds_per_beat` (notes already in seconds are returned as they are)."
+    if notes.unit == "second": return notes
+    return Notes(notes.pitch, notes.start * seconds_per_beat, notes.end * seconds_per_beat, notes.velocity, meta=dict(notes.meta))
+
 def generate(gen: Generator, composer: str | None = None, seconds: float | None = 30.0, tokens: int | None = None,
              temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, primer=None, primer_seconds: float = 10.0,
              n: int = 1, seed: int = 0, include_primer: bool = False, max_note: float | None = 5.0,
              jit_compile: bool = False) -> list[Notes]:
-    "`n` pieces of `seconds` (or `tokens`) as `composer`, continuing `primer` (a MIDI path, Notes or ids) if given."
-    enc = gen.encoding
-    if composer is None:
-        if enc.composers: raise ValueError(f"this generator needs a composer, one of {enc.composers}")
-        prefix = [enc.bos_id]
-    else:
-        match = [c for c in enc.composers if c.lower() == str(composer).lower()]
-        if not match: raise ValueError(f"unknown composer {composer!r}; this generator knows {enc.composers}")
-        prefix, composer = [enc.composer_id(match[0])], match[0]
-    head = primer_tokens(primer, enc, primer_seconds) if primer is not None else np.zeros(0, np.int32)
+    """`n` pieces of `seconds` (or `tokens`) as `composer`, continuing `primer` (a MIDI path, Notes or ids) if given.
+    Notes come back in seconds; `max_note` (seconds) cuts notes longer than that (None: as written)."""
+    enc, spb = gen.encoding, float(gen.meta.get("seconds_per_beat", 0.5))
+    prefix, who, composer = _start(gen, composer)
+    head = primer_tokens(primer, enc, primer_seconds, spb) if primer is not None else np.zeros(0, np.int32)
     ids = gen.sampler(jit_compile).sample(np.r_[prefix, head], tokens=tokens, seconds=None if tokens else seconds,
-                                          batch=n, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
-    start = float(enc.step * time_steps(head, enc)) if include_primer else 0.0
+                                          batch=n, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+                                          composer=who, seconds_per_beat=spb)
+    beats = getattr(enc, "unit", "second") == "beat"
+    step = enc.step * (spb if beats else 1)
+    start = float(step * time_steps(head, enc)) if include_primer else 0.0
     out = []
     for row in ids:
-        notes = enc.decode(repair_tokens(np.r_[head, row] if include_primer else row, enc, max_note=max_note))
+        stream = np.r_[head, row] if include_primer else row
+        if isinstance(enc, PerformanceEncoding): notes = enc.decode(repair_tokens(stream, enc, max_note=max_note))
+        else:
+            notes = to_seconds(enc.decode(stream[:len(stream) // 3 * 3]), spb)    # whole triples; a cut one is dropped
+            if max_note is not None: notes.end = np.minimum(notes.end, notes.start + max_note)
         if seconds is not None and not tokens: notes = clip_notes(notes, start + seconds)
         notes.meta.update(composer=composer, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                           n_tokens=int((row != 0).sum()), primer_tokens=len(head))
         out.append(notes)
     return out
 
+
 # %% ../nbs/09_sampling.ipynb #e5a4a755
 def time_steps(ids, encoding) -> int:
-    "The number of time steps the TIME_SHIFT tokens of `ids` add up to."
-    ids = np.asarray(ids, np.int64)
-    is_shift = (ids >= encoding.shift0) & (ids < encoding.velocity0)
-    return int((ids[is_shift] - encoding.shift0 + 1).sum())
+    "The number of time steps the tokens of `ids` move the music forward (TIME_SHIFTs, or note-triple offsets)."
+    ids = np.asarray(ids, np.int64).ravel()
+    steps = token_steps(encoding, encoding.vocab_size)
+    return int(steps[ids[(ids >= 0) & (ids < len(steps))]].sum())
 
 def clip_notes(notes: Notes, seconds: float) -> Notes:
     "`notes` that start before `seconds`, ending at `seconds` at the latest."
@@ -249,23 +318,28 @@ def clip_notes(notes: Notes, seconds: float) -> Notes:
     keep.end = np.minimum(keep.end, seconds)
     return keep
 
+
 # %% ../nbs/09_sampling.ipynb #2f49f8eb
-def sample_each_epoch(encoding, composers=None, seconds: float = 3.0, temperature: float = 1.0, verbose: bool = True):
-    "A Keras callback writing `seconds` as each composer after every epoch; the notes are kept in its `samples`."
+def sample_each_epoch(encoding, composers=None, seconds: float = 3.0, temperature: float = 1.0, verbose: bool = True,
+                      meta: dict | None = None):
+    """A Keras callback writing `seconds` as each composer after every epoch; the notes are kept in its `samples`.
+    `meta`: the generator's facts its encoding does not hold (`composers` of a model that reads them at every step)."""
     import keras
 
     class SampleEachEpoch(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.composers, self.samples, self.gen = list(composers or encoding.composers[:1]), [], None
+            known = list(getattr(encoding, "composers", None) or (meta or {}).get("composers", []))
+            self.composers, self.samples, self.gen = list(composers or known[:1]), [], None
         def on_epoch_end(self, epoch, logs=None):
-            self.gen = self.gen or Generator(self.model, encoding)       # one sampler: traced once, reads current weights
+            self.gen = self.gen or Generator(self.model, encoding, dict(meta or {}))   # one sampler: traced once, reads current weights
             for c in self.composers:
                 notes = generate(self.gen, composer=c, seconds=seconds, temperature=temperature, seed=epoch)[0]
                 self.samples.append(dict(epoch=epoch + 1, composer=c, notes=notes))
                 if verbose: print(f"  epoch {epoch + 1} sample as {c}: {len(notes)} notes, {notes.duration:.1f} s, "
                                   f"pitches {notes.pitch.min() if len(notes) else '-'}..{notes.pitch.max() if len(notes) else '-'}")
     return SampleEachEpoch()
+
 
 # %% ../nbs/09_sampling.ipynb #8508d175
 def loop_period(ids, tail: int = 200, max_period: int = 100) -> int:

@@ -334,20 +334,22 @@ class Stepper:
     "Steps a generator one token at a time, keeping the LSTM state and the distribution of the next token."
     def __init__(self, gen, composer: str | None = None, seed: int = 0):
         import tensorflow as tf
-        import maestro_lessons.sampling               # gives a Generator its `sampler()` (the sampling lesson)
+        from maestro_lessons.sampling import _start   # also gives a Generator its `sampler()` (the sampling lesson)
         self.gen, self.enc, self.sampler = gen, gen.encoding, gen.sampler()
         self.w = self.sampler._weights()
         self.rng = np.random.default_rng(seed)
-        start = self.enc.composer_id(composer) if composer else self.enc.bos_id
+        prefix, who, _ = _start(gen, composer)
+        self.cz = tf.gather(self.w[0][1], [who or 0])                 # the composer's share of every step's input
         self.hs = tuple(tf.zeros((1, l.units)) for l in self.sampler.lstm)
         self.cs = tuple(tf.zeros((1, l.units)) for l in self.sampler.lstm)
         self.tokens = []
-        self._feed(start)
+        self._feed(prefix[0])
 
     def _feed(self, tok: int):
         import tensorflow as tf
-        logits, self.hs, self.cs = self.sampler._step(self.w, tf.constant([tok], tf.int32), self.hs, self.cs)
-        self.logits = (logits[0] + self.sampler.penalty).numpy().astype(np.float64)
+        logits, self.hs, self.cs = self.sampler._step(self.w, tf.constant([tok], tf.int32), self.cz, self.hs, self.cs)
+        phase = len(self.tokens) % self.sampler.phases                    # what the grammar allows next
+        self.logits = (logits[0] + self.sampler.penalty[phase]).numpy().astype(np.float64)
 
     def probabilities(self, temperature: float = 1.0) -> np.ndarray:
         "The distribution of the next token at `temperature` (0: all mass on the most likely token)."
@@ -361,6 +363,7 @@ class Stepper:
         tok = int(self.rng.choice(len(self.logits), p=self.probabilities(temperature)))
         self.tokens.append(tok); self._feed(tok)
         return tok
+
 
 # %% ../nbs/12_studio.ipynb #ef8ff2fd
 def distribution_chart(stepper: Stepper, temperature: float, k: int = 20) -> bytes:

@@ -2,6 +2,7 @@
 """Re-create the models shipped in `models/` (`make models`): resumable, final weights only.
 
     python models/recipe.py classifier [--work DIR] [--epochs 12]
+    python models/recipe.py generator [--work DIR] [--epochs 40] [--units 256]
 
 **classifier** — the composer classifier of the classifier lesson (event LSTM of 128 units over 64-note clips of
 Bach, Beethoven, Monteverdi, Palestrina and Traditional; split by work, seed 0), trained three times with class weights
@@ -12,6 +13,13 @@ macro-F1), never on the test clips. The chosen model is then calibrated and give
 (`corpus.json`) and its figures (`metrics.json`). Each training run is kept in the work folder (default: the course's
 cache, `models-work/classifier/`), so a stopped recipe resumes with the runs that are missing; the per-power figures go to
 `benchmarks/results/class_weights.json`, which the trust lesson loads.
+
+**generator** — the composer-conditioned note generator of the generator lesson (`train_note_generator`: notes as
+(pitch, offset, duration) triples, two LSTMs, the composer's embedding joined to every step), trained on the classifier's
+pieces and split (so the critic never heard the generator's validation or test pieces either), early stopping on the
+validation loss. The run checkpoints every epoch in the work folder (`models-work/generator/`) and a stopped run resumes
+from its last finished epoch. The finished bundle is copied to `models/generator/` (no optimizer state) with its training
+log, curves and corpus record; `benchmarks/generation_quality.py` then judges it and writes its figures beside it.
 """
 import argparse, json, os, shutil, sys, time
 from pathlib import Path
@@ -91,13 +99,44 @@ def classifier(args) -> None:
     print(f"wrote {out} and {res}")
 
 
+def generator(args) -> None:
+    from maestro_lessons.classifier import clip_data
+    from maestro_lessons.generator import train_note_generator, load_generator, save_generator, Generator
+    from maestro_lessons.trust import corpus_record
+    import keras
+    work = Path(args.work) if args.work else None
+    if work is None:
+        from maestro_lessons.files import cache_dir
+        work = cache_dir() / "models-work" / "generator"
+    data = clip_data()
+    if not (work / "bundle" / "generator.json").exists():
+        gen = train_note_generator(data, notes=64, batch_size=64, units=args.units, n_layers=2, embed_dim=64,
+                                   epochs=args.epochs, steps_per_epoch=300, patience=3, folder=work / "run", resume=True,
+                                   verbose=2)
+        final = keras.Model(gen.model.inputs, gen.model.outputs, name=gen.model.name)   # the same layers, no optimizer state
+        save_generator(Generator(final, gen.encoding, gen.meta), work / "bundle")
+    gen = load_generator(work / "bundle")
+    print(gen, {k: gen.meta[k] for k in ("epochs", "val_loss", "val_nll_per_note", "train_s")}, flush=True)
+    out = ROOT / "models" / "generator"
+    tmp = out.with_name(".generator.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(work / "bundle", tmp)
+    shutil.copy(work / "run" / "training.csv", tmp / "training.csv")
+    plot_curves(tmp / "training.csv", tmp / "curves.png", "note generator")
+    (tmp / "corpus.json").write_text(json.dumps(corpus_record(data), indent=1))
+    shutil.rmtree(out, ignore_errors=True); tmp.rename(out)
+    print(f"wrote {out}; judge it: python benchmarks/generation_quality.py")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("what", choices=("classifier",))
+    ap.add_argument("what", choices=("classifier", "generator"))
     ap.add_argument("--work", help="folder for the training runs (default: the course cache)")
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, help="most epochs (default: classifier 12, generator 40 of 300 batches)")
+    ap.add_argument("--units", type=int, default=256, help="generator: LSTM units")
     args = ap.parse_args(argv)
-    classifier(args)
+    args.epochs = args.epochs or (12 if args.what == "classifier" else 40)
+    (classifier if args.what == "classifier" else generator)(args)
 
 
 if __name__ == "__main__":
