@@ -2,7 +2,7 @@
 """Generation quality of a trained generator: 20 pieces of 20 s per composer, judged against the real pieces of each composer.
 
     python benchmarks/generation_quality.py [--model DIR] [--pieces 20] [--seconds 20] [--seed 0] [--temperature 1.0]
-                                            [--top-p 1.0] [--out DIR] [--json FILE]
+                                            [--top-p 1.0] [--out DIR] [--json FILE] [--control] [--write]
 
 The generator is the one in DIR, else the shipped one (`models/generator`), else the one `maestro train generator`
 writes (`models_dir("generator")`); with none of them the script says so and exits with code 2 (it trains nothing).
@@ -13,6 +13,10 @@ corpus as the real music (overlap ratios per composer and feature against the re
 copy and the longest note against all real pieces of the composer), the shipped classifier as critic.
 Targets (issue 11): critic agreement >= 0.8 overall and >= 0.6 per composer; mean overlap ratio >= 0.8 and no
 composer-feature below 0.5; no note longer than the composer's longest real note; 0 identical pieces.
+`--control` judges a second set made by the same model with the composer input shuffled (each piece is written with the
+composer of a random permutation of all the pieces' composers, and judged as the composer asked): conditioning works when
+the control's critic agreement is clearly lower. `--write` writes the figures to `models/generator/metrics.json` (beside
+the shipped model) and `benchmarks/results/generation_quality.json` (which the lessons load).
 The last line holds the figures.
 """
 import argparse, json, os, sys, tempfile
@@ -30,6 +34,31 @@ def generator_folder(model) -> Path | None:
     return None
 
 
+def write_set(gen, plan, out: Path, args) -> int:
+    "Write the pieces of `plan` [(asked, fed, number)]: written with composer `fed`, saved as `<asked>-<number>.mid`; returns how many came out empty."
+    from collections import defaultdict
+    from maestro_lessons.sampling import generate
+    from maestro_lessons.export import write_midi
+    by_fed, empty = defaultdict(list), 0
+    for asked, fed, i in plan: by_fed[fed].append((asked, i))
+    for fed, slots in by_fed.items():
+        pieces = generate(gen, fed, seconds=args.seconds, n=len(slots), seed=args.seed, temperature=args.temperature,
+                          top_p=args.top_p, max_note=None)
+        for (asked, i), notes in zip(slots, pieces):
+            if len(notes) == 0: empty += 1; print(f"{asked} piece {i + 1} (written as {fed}): no notes"); continue
+            write_midi(notes, out / f"{asked.lower()}-{i + 1}.mid")
+    return empty
+
+
+def show(r: dict, title: str) -> None:
+    "Print a judge result's table under `title`."
+    import pandas as pd
+    from maestro_lessons.judging import report_table, summary_line
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(f"\n{title}\n{report_table(r).to_string()}\n{summary_line(r['summary'])}\n")
+    for e in r["errors"]: print(f"unreadable: {e}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", help="a generator folder (default: the shipped generator, else the one `maestro train generator` wrote)")
@@ -40,6 +69,8 @@ def main(argv=None) -> int:
     ap.add_argument("--top-p", type=float, default=1.0)
     ap.add_argument("--out", help="folder for the MIDI files (default: a temporary folder)")
     ap.add_argument("--json", help="also write the figures to this JSON file")
+    ap.add_argument("--control", action="store_true", help="also judge the same model with the composer input shuffled")
+    ap.add_argument("--write", action="store_true", help="write the figures beside the shipped model and to benchmarks/results/")
     args = ap.parse_args(argv)
     folder = generator_folder(args.model)
     if folder is None:
@@ -52,29 +83,38 @@ def main(argv=None) -> int:
     tf.config.threading.set_intra_op_parallelism_threads(1); tf.config.threading.set_inter_op_parallelism_threads(1)
     import pandas as pd
     from maestro_lessons.generator import load_generator
-    from maestro_lessons.sampling import generate
-    from maestro_lessons.export import write_midi
-    from maestro_lessons.judging import judge, report_table, summary_line
+    from maestro_lessons.judging import judge, summary_line
     gen = load_generator(folder)
     out = Path(args.out or tempfile.mkdtemp(prefix="generation_quality-"))
     out.mkdir(parents=True, exist_ok=True)
     print(f"{gen}\n{folder}: {args.pieces} pieces of {args.seconds:g} s per composer, seed {args.seed}, temperature "
           f"{args.temperature:g}, top-p {args.top_p:g}, no max_note; MIDI in {out}")
-    empty = 0
-    for c in gen.composers:
-        pieces = generate(gen, c, seconds=args.seconds, n=args.pieces, seed=args.seed, temperature=args.temperature,
-                          top_p=args.top_p, max_note=None)
-        for i, notes in enumerate(pieces):
-            if len(notes) == 0: empty += 1; print(f"{c} piece {i + 1}: no notes"); continue
-            write_midi(notes, out / f"{c.lower()}-{i + 1}.mid")
+    plan = [(c, c, i) for c in gen.composers for i in range(args.pieces)]          # (asked, fed, number)
+    empty, figures = write_set(gen, plan, out, args), {}
     r = judge(out)
-    with pd.option_context("display.width", 200, "display.max_columns", None):
-        print(f"\n{report_table(r).to_string()}\n")
-    for e in r["errors"]: print(f"unreadable: {e}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(dict(model=str(folder), per_composer=args.pieces, seconds=args.seconds, seed=args.seed,
-                                                   empty=empty, **r["summary"]), indent=1, default=float))
-    print(summary_line(r["summary"]) + f" empty={empty}")
+    show(r, "as asked")
+    figures["model"] = dict(model=str(folder), per_composer=args.pieces, seconds=args.seconds, seed=args.seed,
+                            temperature=args.temperature, top_p=args.top_p, empty=empty, **r["summary"],
+                            per_composer_table=r["composers"].reset_index().to_dict("records"))
+    line = summary_line(r["summary"]) + f" empty={empty}"
+    if args.control:
+        import numpy as np
+        fed = np.random.default_rng(args.seed).permutation([f for _, f, _ in plan])
+        control = [(a, str(f), i) for (a, _, i), f in zip(plan, fed)]
+        cout = out.with_name(out.name + "-control"); cout.mkdir(exist_ok=True)
+        cempty = write_set(gen, control, cout, args)
+        rc = judge(cout)
+        show(rc, "composer input shuffled (control)")
+        figures["control"] = dict(empty=cempty, **rc["summary"], per_composer_table=rc["composers"].reset_index().to_dict("records"))
+        line += f" control_critic_agree={rc['summary']['critic_agree']:.3f}"
+    if args.json: Path(args.json).write_text(json.dumps(figures, indent=1, default=float))
+    if args.write:
+        from maestro_lessons.files import shipped_dir
+        root = Path(__file__).resolve().parents[1]
+        for f in ([shipped_dir("generator") / "metrics.json"] if folder.resolve() == shipped_dir("generator").resolve() else []) + \
+                 [root / "benchmarks" / "results" / "generation_quality.json"]:
+            f.write_text(json.dumps(figures, indent=1, default=float)); print(f"wrote {f}")
+    print(line)
     return 0
 
 

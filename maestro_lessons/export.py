@@ -21,8 +21,8 @@ from .files import atomic_file
 __all__ = ['TICKS_PER_QUARTER', 'BACKENDS', 'HARMONICS', 'ENGINES', 'ExportError', 'check_notes', 'Part', 'tempo_us',
            'midi_parts', 'parts_to_notes', 'midi_ready', 'write_midi', 'compare_notes', 'tokens_to_midi',
            'piano_roll_figure', 'save_piano_roll_png', 'token_times', 'plot_tokens', 'in_seconds', 'synthesize',
-           'soundfont', 'available_engines', 'Sound', 'to_audio', 'audio_player', 'write_wav', 'fixed_offsets',
-           'save_piece']
+           'soundfont', 'available_engines', 'Sound', 'to_audio', 'mp3_bytes', 'audio_player', 'write_wav', 'listen',
+           'fixed_offsets', 'save_piece']
 
 # %% ../nbs/11_export.ipynb #dc7314c1
 TICKS_PER_QUARTER = 480
@@ -429,8 +429,16 @@ def to_audio(notes: Notes, sample_rate: int = 22050, engine: str = "auto", progr
     return Sound(y.astype(np.float32), int(sample_rate), engine)
 
 # %% ../nbs/11_export.ipynb #1e009949
-def audio_player(notes_or_sound, sample_rate: int = 16000, seconds: float | None = 8.0, engine: str = "auto", **kw):
-    "An `IPython.display.Audio` player for notes (rendered with `to_audio`) or a `Sound`, cut to `seconds`."
+def mp3_bytes(samples, sample_rate: int) -> bytes:
+    "Mono float samples in -1..1 as MP3 bytes (libsndfile's encoder, through `soundfile`)."
+    import io, soundfile
+    buf = io.BytesIO()
+    soundfile.write(buf, np.clip(np.asarray(samples, np.float32), -1, 1), int(sample_rate), format="MP3")
+    return buf.getvalue()
+
+def audio_player(notes_or_sound, sample_rate: int = 16000, seconds: float | None = 8.0, engine: str = "auto",
+                 compress: bool = True, **kw):
+    "An `IPython.display.Audio` player for notes (rendered with `to_audio`) or a `Sound`, cut to `seconds`; MP3 unless not `compress`."
     from IPython.display import Audio
     if isinstance(notes_or_sound, Notes):
         n = notes_or_sound
@@ -442,7 +450,11 @@ def audio_player(notes_or_sound, sample_rate: int = 16000, seconds: float | None
         s = to_audio(n, sample_rate, engine, **kw)
     else: s = notes_or_sound
     y = s.samples if seconds is None else s.samples[: int(seconds * s.sample_rate)]
-    return Audio(y, rate=s.sample_rate, normalize=False)
+    if not compress: return Audio(y, rate=s.sample_rate, normalize=False)
+    player = Audio(data=mp3_bytes(y, s.sample_rate))
+    player.mimetype = "audio/mpeg"
+    return player
+
 
 # %% ../nbs/11_export.ipynb #13fed818
 def write_wav(audio, path, sample_rate: int | None = None) -> Path:
@@ -459,6 +471,15 @@ def write_wav(audio, path, sample_rate: int | None = None) -> Path:
             w.setnchannels(1 if y.ndim == 1 else y.shape[1]); w.setsampwidth(2); w.setframerate(int(sample_rate))
             w.writeframes(pcm.tobytes())
     return _atomic_write(path, write, ".wav")
+
+# %% ../nbs/11_export.ipynb #d6c7a69d
+def listen(notes: Notes, title: str | None = None, seconds: float | None = 8.0, width: float = 8, height: float = 2.2,
+           **kw) -> None:
+    "Show the piano roll of the first `seconds` of `notes` (in seconds) with an audio player under it."
+    from IPython.display import display
+    shown = notes if seconds is None else notes[notes.start < seconds]
+    display(piano_roll_figure(shown, title=title, width=width, height=height), audio_player(notes, seconds=seconds, **kw))
+
 
 # %% ../nbs/11_export.ipynb #d0a8539e
 def fixed_offsets(notes: Notes, step: float = 0.5, duration: float = 1.0) -> Notes:

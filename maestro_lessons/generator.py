@@ -1,4 +1,4 @@
-"""Cut windows that start with a composer token, train an LSTM to predict the next performance event, measure it on held-out pieces, and save it in one folder that loads back.
+"""Cut windows of a composer's music, train an LSTM to predict the next token with the composer at every step, measure it on held-out pieces, save it in one folder that loads back, and hear the trained generator that ships with the course.
 
 Docs: https://maestro-lessons.github.io/maestro_lessons/generator.html.md"""
 
@@ -21,7 +21,7 @@ from .encodings import PerformanceEncoding, encoding_from_config
 __all__ = ['GENERATOR_FORMAT', 'fit_budget', 'composer_sample', 'generator_encoding', 'composer_lm_dataset', 'composer_ids_of',
            'build_generator', 'masked_accuracy', 'compile_generator', 'time_budget', 'train_generator', 'Generator',
            'save_generator', 'load_generator', 'evaluate_generator', 'sequence_nll', 'train_on_corpus',
-           'train_note_generator']
+           'train_note_generator', 'held_out_windows', 'note_nll', 'unigram_nll', 'conditioning_effect']
 
 # %% ../nbs/08_generator.ipynb #046cf8cf
 def fit_budget(full: int, test: int = 1) -> int:
@@ -285,4 +285,46 @@ def train_note_generator(data=None, notes: int = 64, batch_size: int = 32, embed
     gen = Generator(model, enc, meta)
     save_generator(gen, folder)
     return gen
+
+
+# %% ../nbs/08_generator.ipynb #1c78522c
+def held_out_windows(data, split: str = "valid", notes: int = 64, max_windows: int | None = None, seed: int = 0):
+    "Windows of `notes` whole notes (non-overlapping) of `data`'s `split` pieces: token ids (n, 3·notes) and composer labels (n,)."
+    from maestro_lessons.sequences import window_index, gather_windows
+    idx = window_index(data.cache.offsets, data.parts[split], 3 * notes)
+    if max_windows and len(idx) > max_windows: idx = idx.sample(max_windows, random_state=seed).sort_index()
+    w = gather_windows(data.cache.tokens, idx.start.values, idx.end.values, 3 * notes, data.cache.pad_id)
+    return w.astype(np.int32), np.asarray(data.cache.labels)[idx.piece.values].astype(np.int32)
+
+def note_nll(gen: Generator, windows, labels, batch_size: int = 64) -> float:
+    "Negative log-likelihood in nats per note of `windows` (each row from BOS) when the model is told `labels` are their composers."
+    import tensorflow as tf
+    enc, total, count = gen.encoding, 0.0, 0
+    for i in range(0, len(windows), batch_size):
+        y = windows[i:i + batch_size]
+        x = np.c_[np.full(len(y), enc.bos_id, np.int32), y[:, :-1]]
+        c = np.broadcast_to(labels[i:i + batch_size, None], x.shape)
+        logp = tf.nn.log_softmax(gen.model([x, c], training=False), axis=-1).numpy()
+        lp = np.take_along_axis(logp, y[..., None].astype(np.int64), -1)[..., 0]
+        keep = y != enc.pad_id
+        total -= float(lp[keep].sum()); count += int(keep.sum())
+    return 3 * total / max(count, 1)
+
+def unigram_nll(data, windows) -> float:
+    "Nats per note of `windows` under the training pieces' token frequencies (add-one smoothing): the baseline a model must beat."
+    train = np.concatenate([data.cache.piece(p) for p in data.parts["train"]])
+    p = np.bincount(train, minlength=data.encoding.vocab_size) + 1.0
+    logp = np.log(p / p.sum())
+    keep = windows != data.encoding.pad_id
+    return float(-3 * logp[windows[keep]].mean())
+
+def conditioning_effect(gen: Generator, data, split: str = "valid", notes: int = 64, max_windows: int | None = 400,
+                        seed: int = 0) -> dict:
+    """Held-out nats per note with the true composer, with the composers shuffled among the windows, with each window's
+    composer replaced by another (the worst case), and under the unigram baseline: conditioning works when true < shuffled."""
+    w, y = held_out_windows(data, split, notes, max_windows, seed)
+    rng, k = np.random.default_rng(seed), len(gen.composers)
+    wrong = (y + rng.integers(1, k, len(y))) % k if k > 1 else y
+    return dict(split=split, windows=len(w), true=note_nll(gen, w, y), shuffled=note_nll(gen, w, rng.permutation(y)),
+                wrong=note_nll(gen, w, wrong.astype(np.int32)), unigram=unigram_nll(data, w))
 

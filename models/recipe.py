@@ -20,6 +20,7 @@ pieces and split (so the critic never heard the generator's validation or test p
 validation loss. The run checkpoints every epoch in the work folder (`models-work/generator/`) and a stopped run resumes
 from its last finished epoch. The finished bundle is copied to `models/generator/` (no optimizer state) with its training
 log, curves and corpus record; `benchmarks/generation_quality.py` then judges it and writes its figures beside it.
+`--finish` ships the best epoch of a stopped run (its best-validation checkpoint) without training further.
 """
 import argparse, json, os, shutil, sys, time
 from pathlib import Path
@@ -99,6 +100,23 @@ def classifier(args) -> None:
     print(f"wrote {out} and {res}")
 
 
+def finish_from_checkpoint(work: Path, data) -> None:
+    "Ship the best epoch so far of a stopped run (`--finish`): its checkpoint (best validation loss) and training log."
+    import keras, pandas as pd
+    from maestro_lessons.generator import Generator, save_generator
+    run = work / "run"
+    if not (run / "checkpoint.keras").exists(): raise SystemExit(f"{run}: no checkpoint to finish from; run without --finish")
+    m = keras.models.load_model(run / "checkpoint.keras", compile=False)
+    log = pd.read_csv(run / "training.csv")
+    meta = dict(composers=list(data.classes), seconds_per_beat=0.5, notes=64, pieces=len(data.manifest),
+                train_pieces=len(data.parts["train"]), valid_pieces=len(data.parts["valid"]), epochs=len(log),
+                best_epoch=int(log.val_loss.idxmin()) + 1, val_loss=float(log.val_loss.min()),
+                val_nll_per_note=3 * float(log.val_loss.min()), seed=0, cache=data.cache.key, finished_early=True,
+                trained=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime((run / "checkpoint.keras").stat().st_mtime)))
+    final = keras.Model(m.inputs, m.outputs, name=m.name)           # the same layers, no optimizer state
+    save_generator(Generator(final, data.encoding, meta), work / "bundle")
+
+
 def generator(args) -> None:
     from maestro_lessons.classifier import clip_data
     from maestro_lessons.generator import train_note_generator, load_generator, save_generator, Generator
@@ -109,6 +127,8 @@ def generator(args) -> None:
         from maestro_lessons.files import cache_dir
         work = cache_dir() / "models-work" / "generator"
     data = clip_data()
+    if args.finish and not (work / "bundle" / "generator.json").exists():
+        finish_from_checkpoint(work, data)
     if not (work / "bundle" / "generator.json").exists():
         gen = train_note_generator(data, notes=64, batch_size=64, units=args.units, n_layers=2, embed_dim=64,
                                    epochs=args.epochs, steps_per_epoch=300, patience=3, folder=work / "run", resume=True,
@@ -116,7 +136,7 @@ def generator(args) -> None:
         final = keras.Model(gen.model.inputs, gen.model.outputs, name=gen.model.name)   # the same layers, no optimizer state
         save_generator(Generator(final, gen.encoding, gen.meta), work / "bundle")
     gen = load_generator(work / "bundle")
-    print(gen, {k: gen.meta[k] for k in ("epochs", "val_loss", "val_nll_per_note", "train_s")}, flush=True)
+    print(gen, {k: gen.meta.get(k) for k in ("epochs", "val_loss", "val_nll_per_note", "train_s")}, flush=True)
     out = ROOT / "models" / "generator"
     tmp = out.with_name(".generator.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -134,6 +154,7 @@ def main(argv=None):
     ap.add_argument("--work", help="folder for the training runs (default: the course cache)")
     ap.add_argument("--epochs", type=int, help="most epochs (default: classifier 12, generator 40 of 300 batches)")
     ap.add_argument("--units", type=int, default=256, help="generator: LSTM units")
+    ap.add_argument("--finish", action="store_true", help="generator: ship the best epoch of a stopped run instead of training on")
     args = ap.parse_args(argv)
     args.epochs = args.epochs or (12 if args.what == "classifier" else 40)
     (classifier if args.what == "classifier" else generator)(args)

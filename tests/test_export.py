@@ -239,8 +239,19 @@ def test_write_wav_round_trip(tmp_path):
 
 def test_audio_player_is_short(chorale):
     from IPython.display import Audio
-    a = ex.audio_player(chorale, sample_rate=8000, seconds=2, engine="numpy")
+    a = ex.audio_player(chorale, sample_rate=8000, seconds=2, engine="numpy", compress=False)
     assert isinstance(a, Audio) and len(a.data) <= 44 + 2 * 8000 * 2
+
+def test_audio_player_mp3_holds_the_sound(chorale):
+    "The compressed player is MP3 (declared so in its HTML), far smaller than the WAV, and decodes to the same length and loudness."
+    import io, soundfile
+    wav = ex.audio_player(chorale, sample_rate=16000, seconds=4, engine="numpy", compress=False)
+    mp3 = ex.audio_player(chorale, sample_rate=16000, seconds=4, engine="numpy")
+    assert 'type="audio/mpeg"' in mp3._repr_html_() and len(mp3.data) < len(wav.data) / 5
+    y, sr = soundfile.read(io.BytesIO(mp3.data))
+    ref = ex.to_audio(chorale[chorale.start < 4], 16000, "numpy").samples[:4 * 16000]
+    assert sr == 16000 and abs(len(y) - len(ref)) < 0.05 * len(ref)
+    assert abs(np.sqrt(np.mean(y ** 2)) - np.sqrt(np.mean(ref ** 2))) < 0.2 * np.sqrt(np.mean(ref ** 2))
 
 
 # --- pictures, fixed offsets, save_piece -------------------------------------------------------------

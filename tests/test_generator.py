@@ -299,3 +299,64 @@ def test_generator_folder_is_atomic_and_checked(tmp_path):
     other = generator_encoding(["Bach"])
     save_generator(Generator(gen.model, other), folder)
     with pytest.raises(ValueError, match="inconsistent"): load_generator(folder)
+
+
+# --- the shipped note generator: musical behaviour (issues 11 and 15) --------------------------------------------------
+
+@pytest.fixture(scope="module")
+def shipped():
+    "The generator that ships in models/generator (an explicit path: never the user's cache)."
+    from maestro_lessons.files import shipped_dir
+    return G.load_generator(shipped_dir("generator"))
+
+@pytest.fixture(scope="module")
+def notes_data():
+    from maestro_lessons.classifier import clip_data
+    return clip_data()
+
+def test_shipped_generator_is_conditioned_on_the_classifiers_composers(shipped, notes_data):
+    assert shipped.conditioned and shipped.composers == notes_data.classes and shipped.encoding.name == "note_triples"
+
+def test_conditioning_beats_a_shuffled_control_and_the_model_beats_unigram(shipped, notes_data):
+    "On test pieces: told the true composer the model needs clearly fewer nats per note than with the composers shuffled."
+    e = G.conditioning_effect(shipped, notes_data, "test", max_windows=300, seed=1)
+    assert e["windows"] == 300
+    assert e["true"] < e["shuffled"] - 0.2, e           # an effect size, not a tie
+    assert e["true"] < e["unigram"] - 2.0, e            # a trained model, far better than token frequencies
+
+def test_note_nll_matches_keras_loss(shipped, notes_data):
+    "`note_nll` is three times Keras' mean cross-entropy per token on the same windows."
+    import keras
+    w, y = G.held_out_windows(notes_data, "valid", notes=16, max_windows=8)
+    x = np.c_[np.full(len(w), shipped.encoding.bos_id, np.int32), w[:, :-1]]
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(w, shipped.model([x, np.broadcast_to(y[:, None], x.shape)]))
+    assert abs(G.note_nll(shipped, w, y) - 3 * float(loss)) < 1e-3
+
+def _mean_feature(pieces, name):
+    return float(np.nanmean([J.note_features(p)[name] for p in pieces]))
+
+def test_the_composer_changes_what_is_sampled_the_way_real_music_differs(shipped, manifest):
+    "Same seeds, two composers: polyphony of folk tunes vs Palestrina differs in the direction and at least half the size of the real difference."
+    gen = {c: S.generate(shipped, c, seconds=10, n=6, seed=3, max_note=None) for c in ("Palestrina", "Traditional")}
+    real = {c: [read_notes(p) for p in manifest.path[manifest.composer == c].sample(12, random_state=0)] for c in gen}
+    real_gap = _mean_feature(real["Palestrina"], "polyphony") - _mean_feature(real["Traditional"], "polyphony")
+    gen_gap = _mean_feature(gen["Palestrina"], "polyphony") - _mean_feature(gen["Traditional"], "polyphony")
+    assert real_gap > 1 and gen_gap > real_gap / 2, (real_gap, gen_gap)
+    assert not any(J.piece_hash(a) == J.piece_hash(b) for a, b in zip(*gen.values()))    # never the same piece
+
+def test_generate_respects_max_note_and_writes_music(shipped):
+    pieces = S.generate(shipped, "Bach", seconds=8, n=3, seed=0, max_note=0.4)
+    for p in pieces:
+        assert len(p) >= 8 and p.unit == "second" and p.duration <= 8 + 1e-9
+        assert (p.end - p.start).max() <= 0.4 + 1e-9 and (p.end > p.start).all()
+    free = S.generate(shipped, "Bach", seconds=8, n=3, seed=0, max_note=None)
+    assert max((p.end - p.start).max() for p in free) > 0.4      # the limit above did something
+
+def test_a_primer_is_continued_in_beats(shipped, manifest):
+    "A note-triple generator reads its primer in beats: with include_primer the first notes are the primer's own."
+    path = manifest.path[manifest.composer == "Bach"].iloc[0]
+    out = S.generate(shipped, "Bach", seconds=6, primer=path, primer_seconds=3, include_primer=True, seed=0, max_note=None)[0]
+    head = read_notes(path); head = head[head.start < 3]
+    k = min(len(head), 5)
+    assert np.array_equal(out.pitch[:k], head.pitch[:k]) and np.allclose(out.start[:k], head.start[:k], atol=0.05)
+    assert out.duration > 3
