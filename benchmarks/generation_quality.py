@@ -34,6 +34,13 @@ def generator_folder(model) -> Path | None:
     return None
 
 
+def shown_path(folder: Path) -> str:
+    "`folder` relative to the repository when it lies inside it (no local paths in committed figures), else as given."
+    root = Path(__file__).resolve().parents[1]
+    try: return str(folder.resolve().relative_to(root))
+    except ValueError: return str(folder)
+
+
 def write_set(gen, plan, out: Path, args) -> int:
     "Write the pieces of `plan` [(asked, fed, number)]: written with composer `fed`, saved as `<asked>-<number>.mid`; returns how many came out empty."
     from collections import defaultdict
@@ -48,6 +55,18 @@ def write_set(gen, plan, out: Path, args) -> int:
             if len(notes) == 0: empty += 1; print(f"{asked} piece {i + 1} (written as {fed}): no notes"); continue
             write_midi(notes, out / f"{asked.lower()}-{i + 1}.mid")
     return empty
+
+
+def write_example(out: Path, folder: Path, composer: str = "bach") -> Path:
+    "The first judged piece of `composer` beside the model, as MIDI and as a piano-roll picture (the README shows it)."
+    import shutil
+    from maestro_lessons.notes import read_notes
+    from maestro_lessons.export import save_piano_roll_png
+    src = out / f"{composer}-1.mid"
+    shutil.copy(src, folder / f"example-{composer}.mid")
+    notes = read_notes(src)
+    return save_piano_roll_png(notes, folder / f"example-{composer}.png", dpi=80,
+                               title=f"the shipped generator as {composer.title()}: piece 1 of the benchmark, as written")
 
 
 def show(r: dict, title: str) -> None:
@@ -93,7 +112,7 @@ def main(argv=None) -> int:
     empty, figures = write_set(gen, plan, out, args), {}
     r = judge(out)
     show(r, "as asked")
-    figures["model"] = dict(model=str(folder), per_composer=args.pieces, seconds=args.seconds, seed=args.seed,
+    figures["model"] = dict(model=shown_path(folder), per_composer=args.pieces, seconds=args.seconds, seed=args.seed,
                             temperature=args.temperature, top_p=args.top_p, empty=empty, **r["summary"],
                             per_composer_table=r["composers"].reset_index().to_dict("records"))
     line = summary_line(r["summary"]) + f" empty={empty}"
@@ -111,9 +130,11 @@ def main(argv=None) -> int:
     if args.write:
         from maestro_lessons.files import shipped_dir
         root = Path(__file__).resolve().parents[1]
-        for f in ([shipped_dir("generator") / "metrics.json"] if folder.resolve() == shipped_dir("generator").resolve() else []) + \
+        is_shipped = folder.resolve() == shipped_dir("generator").resolve()
+        for f in ([shipped_dir("generator") / "metrics.json"] if is_shipped else []) + \
                  [root / "benchmarks" / "results" / "generation_quality.json"]:
             f.write_text(json.dumps(figures, indent=1, default=float)); print(f"wrote {f}")
+        if is_shipped: print(f"wrote {write_example(out, shipped_dir('generator'))}")
     print(line)
     return 0
 

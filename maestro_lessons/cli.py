@@ -13,7 +13,7 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['BUNDLED', 'OPEN_SET', 'quiet_tensorflow', 'add_collection', 'read_collection', 'collection_report', 'splittable',
            'cmd_report', 'cmd_train_classifier', 'cmd_train_generator', 'verdicts', 'composer_accuracy', 'cmd_classify',
-           'primer_piece', 'cmd_generate', 'cmd_demo', 'cmd_judge', 'parser', 'main']
+           'primer_piece', 'generator_folder', 'cmd_generate', 'cmd_demo', 'cmd_judge', 'parser', 'main']
 
 # %% ../nbs/A2_cli.ipynb #c0a1b2c4
 def quiet_tensorflow() -> None:
@@ -183,6 +183,7 @@ def cmd_classify(args) -> int:
         files, truth = manifest.path.tolist(), pd.Series(manifest.composer.values, index=manifest.id.values)
     quiet_tensorflow()
     from maestro_lessons.trust import classify_files             # calibrated answers, or "none of these"
+    from maestro_lessons.demo import json_ready
     table, errors = classify_files(files, args.bundle)
     if truth is not None:
         table.index = table.index.map(dict(zip(manifest.path, manifest.id)))
@@ -191,7 +192,7 @@ def cmd_classify(args) -> int:
         pieces = _as_json(table, truth)
         if truth is not None:
             pieces = dict(pieces=pieces, per_composer=accuracy.reset_index().to_dict("records"))
-        print(json.dumps(_json_ready(pieces), indent=1))
+        print(json.dumps(json_ready(pieces), indent=1))
     elif len(table):
         with pd.option_context("display.width", 200, "display.max_colwidth", 60, "display.max_rows", None):
             print(_classified(table, truth).to_string())
@@ -223,15 +224,29 @@ def primer_piece(args) -> str | None:
         print(f"Primer: {row.id} ({row.composer}) from {name}, its first {args.primer_seconds:g} s"); return row.path
     raise ValueError(f"{name}: no readable piece to continue")
 
+# %% ../nbs/A2_cli.ipynb #a2c0fe02
+def generator_folder(model=None) -> tuple[Path, str]:
+    "The generator `maestro generate` writes with, and whose it is: `--model`, else the shipped one, else the one `maestro train generator` saved."
+    from maestro_lessons.files import models_dir, shipped_dir
+    if model: return Path(model), "named by --model"
+    shipped, mine = shipped_dir("generator"), models_dir("generator")
+    if (shipped / "generator.json").is_file(): return shipped, "the shipped generator"
+    if (mine / "generator.json").is_file(): return mine, "yours, saved by `maestro train generator`"
+    raise FileNotFoundError(f"no generator here: none ships in {shipped} and none is in {mine} "
+                            "(train one: `maestro train generator`, or name a generator folder with --model)")
+
 # %% ../nbs/A2_cli.ipynb #f1c0a011
 def cmd_generate(args) -> int:
-    "`maestro generate`: write new pieces (MIDI, and WAV if asked) with a trained generator."
+    "`maestro generate`: write new pieces (MIDI, and WAV if asked) with a trained generator; say which one."
+    folder, whose = generator_folder(args.model)              # no generator: said before the primer is read
     primer = primer_piece(args)
     quiet_tensorflow()
     from maestro_lessons.generator import load_generator
     from maestro_lessons.sampling import generate
     from maestro_lessons.export import write_midi, to_audio, write_wav
-    pieces = generate(load_generator(args.model), composer=args.composer, seconds=args.seconds, tokens=args.tokens,
+    gen = load_generator(folder)
+    print(f"Generator: {folder} ({whose})")
+    pieces = generate(gen, composer=args.composer, seconds=args.seconds, tokens=args.tokens,
                       temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, primer=primer,
                       primer_seconds=args.primer_seconds, n=args.n, seed=args.seed, include_primer=args.include_primer,
                       max_note=args.max_note or None)
@@ -253,23 +268,17 @@ def _numbered(path, i: int, n: int, suffix: str | None = None) -> Path:
     return path if n == 1 else path.with_name(f"{path.stem}-{i + 1}{path.suffix if suffix is None else suffix}")
 
 def cmd_demo(args) -> int:
-    "`maestro demo`: the whole course in one run."
+    "`maestro demo`: the whole course in one run, the quick generator judged beside the shipped one."
     quiet_tensorflow()
     from maestro_lessons.demo import run_demo, print_summary
-    m = run_demo(args.out, args.generator_minutes, args.classifier_epochs, args.classifier_steps, args.per_composer,
-                 args.generator_units, args.seconds, args.temperature, args.top_p, report=not args.no_report, seed=args.seed)
+    m = run_demo(args.out, generator_minutes=args.generator_minutes, classifier_epochs=args.classifier_epochs,
+                 classifier_steps=args.classifier_steps, pieces_per_composer=args.pieces_per_composer,
+                 generator_units=args.generator_units, seconds=args.seconds, temperature=args.temperature,
+                 top_p=args.top_p, report=not args.no_report, seed=args.seed)
     print_summary(m, args.out)
     return 0
 
 # %% ../nbs/A2_cli.ipynb #7214a754
-def _json_ready(x):
-    "`x` with NaN as None and NumPy scalars as Python numbers, for `json.dumps`."
-    import math, numpy as np
-    if isinstance(x, dict): return {str(k): _json_ready(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)): return [_json_ready(v) for v in x]
-    if isinstance(x, np.generic): x = x.item()
-    return None if isinstance(x, float) and math.isnan(x) else x
-
 def cmd_judge(args) -> int:
     "`maestro judge FOLDER`: generated pieces against real ones of their composers: overlap ratios, critic, longest note, copies."
     import pandas as pd
@@ -280,6 +289,7 @@ def cmd_judge(args) -> int:
     if manifest is not None: collection_report(args, manifest, name)
     quiet_tensorflow()
     from maestro_lessons.judging import judge, report_table, summary_line
+    from maestro_lessons.demo import json_ready
     from maestro_lessons.trust import load_trusted
     r = judge(files, load_manifest() if manifest is None else manifest, critic=load_trusted(args.bundle) if args.bundle else None,
               seconds=args.seconds, seed=args.seed)
@@ -287,7 +297,7 @@ def cmd_judge(args) -> int:
     if args.json:
         out = dict(summary=r["summary"], composers=r["composers"].reset_index().to_dict("records"),
                    overlap=r["overlap"].to_dict("index"), pieces=r["pieces"].to_dict("records"), errors=r["errors"])
-        print(json.dumps(_json_ready(out), indent=1)); return 0
+        print(json.dumps(json_ready(out), indent=1)); return 0
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print(f"{r['summary']['pieces']} pieces judged against {name}\n\n{report_table(r).to_string()}\n")
     print(summary_line(r["summary"]))
@@ -348,6 +358,10 @@ def _add_classify(sub) -> None:
     c.add_argument("--bundle", help="classifier bundle folder, e.g. one `maestro train classifier` saved (default: the shipped classifier in models/)")
     c.set_defaults(func=cmd_classify, usage_error=c.error)
 
+def _seconds_or_none(text: str) -> float | None:
+    "A number of seconds from the command line, or None for `none`."
+    return None if text.strip().lower() == "none" else float(text)
+
 def _add_generate(sub) -> None:
     g = sub.add_parser("generate", help="write new music with a trained generator")
     g.add_argument("--composer", help="write as this composer (e.g. bach)")
@@ -360,10 +374,12 @@ def _add_generate(sub) -> None:
                    "report` lists them) or `random`: a random piece of --composer (seeded by --seed)")
     g.add_argument("--primer-seconds", type=float, default=10.0, help="how much of the primer to use")
     g.add_argument("--include-primer", action="store_true", help="write the primer before the continuation")
-    g.add_argument("--max-note", type=float, default=5.0, help="close notes held longer than this many seconds (0: never)")
+    g.add_argument("--max-note", type=_seconds_or_none, default=5.0,
+                   help="cut notes longer than this many seconds (default 5; 0 or none: as the generator wrote them)")
     g.add_argument("-n", type=int, default=1, help="number of variations (files out-1.mid, out-2.mid, ...)")
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--model", help="a generator folder (default: the one `maestro train generator` wrote)")
+    g.add_argument("--model", help="a generator folder (default: the shipped generator in models/, else the one "
+                   "`maestro train generator` wrote)")
     g.add_argument("--out", default="piece.mid", help="the MIDI file to write")
     g.add_argument("--wav", help="also write audio to this WAV file")
     add_collection(g, "where --primer finds a piece (the bundled corpus, unless one of these names your own); naming one "
@@ -372,16 +388,17 @@ def _add_generate(sub) -> None:
 
 # %% ../nbs/A2_cli.ipynb #b6eb1427
 def _add_demo(sub) -> None:
-    d = sub.add_parser("demo", help="the whole course in one run: report, classifier, generator, pieces, critic")
+    d = sub.add_parser("demo", help="the whole course in one run: report, quick classifier and generator, pieces from the quick "
+                       "and the shipped generator, both judged")
     d.add_argument("--out", default="runs/demo", help="folder for the pieces and metrics.json (default runs/demo)")
-    d.add_argument("--generator-minutes", type=float, default=3.0, help="training time of the generator")
+    d.add_argument("--generator-minutes", type=float, default=4.0, help="training time of the quick generator")
     d.add_argument("--classifier-epochs", type=int, default=3)
     d.add_argument("--classifier-steps", type=int, default=80, help="batches per classifier epoch")
-    d.add_argument("--per-composer", type=int, default=40, help="pieces per composer for the generator")
-    d.add_argument("--generator-units", type=int, default=128, help="LSTM width of the generator (GPU: 512)")
+    d.add_argument("--pieces-per-composer", type=int, default=4, help="pieces each generator writes per composer, all judged")
+    d.add_argument("--generator-units", type=int, default=128, help="LSTM width of the quick generator (GPU: 256 or more)")
     d.add_argument("--seconds", type=float, default=20.0, help="length of each generated piece")
-    d.add_argument("--temperature", type=float, default=0.9)
-    d.add_argument("--top-p", type=float, default=0.95)
+    d.add_argument("--temperature", type=float, default=1.0)
+    d.add_argument("--top-p", type=float, default=1.0)
     d.add_argument("--no-report", action="store_true", help="skip the corpus report")
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=cmd_demo)

@@ -1,4 +1,4 @@
-"""`make demo` (`maestro demo`): check the corpus, train a quick classifier and a quick composer-conditioned generator, write one piece per composer, and let the classifier judge them.
+"""`make demo` (`maestro demo`): check the corpus, train a quick classifier and a quick note generator, write pieces with it and with the shipped generator, and judge both with the same critic.
 
 Docs: https://maestro-lessons.github.io/maestro_lessons/demo.html.md"""
 
@@ -7,11 +7,12 @@ Docs: https://maestro-lessons.github.io/maestro_lessons/demo.html.md"""
 # %% ../nbs/demo.ipynb #15655cff
 from __future__ import annotations
 
-import json, sys, time
+import json, os, sys, time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['corpus_report', 'critic_table', 'write_pieces', 'judge_pieces', 'run_demo', 'print_summary']
+__all__ = ['corpus_report', 'json_ready', 'shipped_generator', 'describe', 'write_pieces', 'judge_set', 'demo_critic', 'run_demo',
+           'side_by_side', 'critic_by_composer', 'print_summary']
 
 # %% ../nbs/demo.ipynb #d1a2b3c5
 def _print_split(manifest, stats) -> None:
@@ -70,95 +71,167 @@ def corpus_report(manifest, name: str, verify: bool = True, plot=None, show: int
     return 0
 
 # %% ../nbs/demo.ipynb #610b27d2
-def _step(bar, text: str):
-    "Advance the demo's progress bar to the step described by `text`."
-    bar.set_description(text); bar.refresh()
+def json_ready(x):
+    "`x` as plain JSON data: NaN as None, NumPy scalars as Python numbers, tuples as lists, paths as strings."
+    import math, numpy as np
+    if isinstance(x, dict): return {str(k): json_ready(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)): return [json_ready(v) for v in x]
+    if isinstance(x, np.generic): x = x.item()
+    if isinstance(x, Path): return str(x)
+    return None if isinstance(x, float) and math.isnan(x) else x
 
-def critic_table(pieces: dict) -> "pd.DataFrame":
-    "One row per generated piece: composer asked for, classifier's top guess and its probability, P(asked composer)."
-    import pandas as pd
-    rows = [dict(composer=c, notes=p["notes"], seconds=round(p["seconds"], 1), heard_as=p.get("heard_as"),
-                 p_heard=p.get("p_heard"), p_asked=p.get("p_asked")) for c, p in pieces.items()]
-    return pd.DataFrame(rows).set_index("composer")
+def shipped_generator() -> Path | None:
+    "The folder of the generator that ships with the course (`shipped_dir(\"generator\")`), or None when it is not there."
+    from maestro_lessons.files import shipped_dir
+    d = shipped_dir("generator")
+    return d if (d / "generator.json").is_file() else None
 
-def write_pieces(gen, out, seconds: float = 20.0, temperature: float = 0.9, top_p: float = 0.95, seed: int = 0) -> dict:
-    "One piece per composer of `gen`, written to `out` as MIDI, WAV and PNG: {composer: notes, seconds, engine, files}."
+def describe(gen) -> str:
+    "A generator's network in a few words: its LSTM layers, their width, its parameters."
+    lstm = [l for l in gen.model.layers if type(l).__name__ == "LSTM"]
+    return f"{len(lstm)} LSTM × {lstm[0].units if lstm else '?'}, {gen.model.count_params():,} parameters"
+
+# %% ../nbs/demo.ipynb #d3e0a003
+def write_pieces(gen, out, n: int = 4, seconds: float = 20.0, temperature: float = 1.0, top_p: float = 1.0,
+                 seed: int = 0, max_note: float | None = None, audio: int = 1) -> dict:
+    "`n` pieces per composer of `gen` as `<composer>-<i>.mid` in `out`, with WAV and PNG for the first `audio`: {composer: [facts of each piece]}."
     from tqdm.auto import tqdm
     from maestro_lessons.sampling import generate
-    from maestro_lessons.export import save_piece
+    from maestro_lessons.export import save_piece, write_midi
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
     pieces = {}
     for c in tqdm(gen.composers, desc="generate", leave=False):
-        notes = generate(gen, composer=c, seconds=seconds, temperature=temperature, top_p=top_p, seed=seed)[0]
-        if len(notes) == 0: pieces[c] = dict(notes=0, seconds=0.0, error="the generator wrote no notes"); continue
-        info = save_piece(notes, out, c.lower(), title=f"generated as {c}")
-        pieces[c] = dict(notes=info["n_notes"], seconds=info["seconds"], engine=info["engine"],
-                         **{k: str(info[k]) for k in ("midi", "wav", "png")})
-    return pieces
+        pieces[c] = []
+        written = generate(gen, composer=c, seconds=seconds, n=n, temperature=temperature, top_p=top_p, seed=seed, max_note=max_note)
+        for i, notes in enumerate(written):
+            name = f"{c.lower()}-{i + 1}"
+            if len(notes) == 0: pieces[c].append(dict(piece=name, notes=0, error="the generator wrote no notes")); continue
+            if i < audio:
+                info = save_piece(notes, out, name, title=f"generated as {c}")
+                files = dict(midi=info["midi"], wav=info["wav"], png=info["png"], engine=info["engine"])
+            else: files = dict(midi=write_midi(notes, out / f"{name}.mid"))
+            pieces[c].append(dict(piece=name, notes=len(notes), seconds=round(notes.duration, 2), **files))
+    return json_ready(pieces)
 
-def judge_pieces(clf, pieces: dict) -> dict:
-    "Add the classifier's verdict to each written piece of `pieces`; return how many it judged and how many it heard as asked."
-    for c, p in pieces.items():
-        if "midi" not in p: continue
-        probs = clf.predict_midi(p["midi"])
-        top = next(iter(probs))
-        p.update(heard_as=top, p_heard=round(probs[top], 3), p_asked=round(probs.get(c, float("nan")), 3))
-    judged = [c for c, p in pieces.items() if c in clf.classes and "heard_as" in p]
-    agree = sum(pieces[c]["heard_as"] == c for c in judged)
-    return dict(judged=len(judged), agree=agree, share=agree / len(judged) if judged else None)
+# %% ../nbs/demo.ipynb #d3e0a005
+def judge_set(folder, critic, real=None, seed: int = 0) -> dict:
+    "The judging lesson's `judge` of the MIDI files in `folder` against `real` (default: the bundled corpus), with `critic`, as plain data."
+    from maestro_lessons.judging import judge
+    r = judge(folder, real, critic=critic, seed=seed)
+    return json_ready(dict(summary=r["summary"], by_composer=r["composers"].reset_index().to_dict("records"),
+                           judged=r["pieces"].to_dict("records"), errors=r["errors"]))
+
+def demo_critic(quick_bundle) -> tuple:
+    "The critic of every piece and its bundle folder: the shipped classifier, or (none ships) the quick one, calibrated first."
+    from maestro_lessons.files import shipped_dir
+    from maestro_lessons.trust import load_trusted, calibrate_bundle
+    if (shipped_dir("classifier") / "trust.json").is_file(): return load_trusted(), shipped_dir("classifier")
+    calibrate_bundle(quick_bundle)
+    return load_trusted(quick_bundle), Path(quick_bundle)
 
 # %% ../nbs/demo.ipynb #930553d5
-def run_demo(out="runs/demo", generator_minutes: float = 3.0, classifier_epochs: int = 3, classifier_steps: int = 80,
-             per_composer: int = 40, generator_units: int = 128, seconds: float = 20.0, temperature: float = 0.9, top_p: float = 0.95,
-             report: bool = True, seed: int = 0) -> dict:
-    "Run the course end to end and write MIDI, WAV, PNG and metrics.json to `out`; return the metrics."
+def _quick_models(out, data, timed, generator_minutes, classifier_epochs, classifier_steps, generator_units, seed) -> tuple:
+    "Train the quick classifier and the quick note generator (on `data`, the classifier lesson's pieces and split) into `out/models`; return the classifier's bundle folder and the generator."
+    from maestro_lessons.classifier import train_classifier
+    from maestro_lessons.generator import train_note_generator
+    bundle = timed("classifier_s", "quick classifier", train_classifier, folder=out / "models" / "classifier",
+                   epochs=classifier_epochs, steps_per_epoch=classifier_steps, verbose=2, seed=seed)
+    gen = timed("generator_s", "quick generator", train_note_generator, data, notes=64, units=generator_units,
+                n_layers=2, epochs=100, steps_per_epoch=100, minutes=generator_minutes, folder=out / "models" / "generator",
+                seed=seed, verbose=2)
+    return bundle, gen
+
+def _write_and_judge(name, gen, folder, out, timed, critic, real, n, seconds, temperature, top_p, seed) -> dict:
+    "Write `n` pieces per composer of `gen` into `out/name` (emptied first) and judge them: the generator's entry in metrics.json."
+    for f in (out / name).glob("*"):
+        if f.is_file() and f.suffix in (".mid", ".wav", ".png"): f.unlink()
+    pieces = timed(f"{name}_write_s", f"{name} generator writes", write_pieces, gen, out / name, n, seconds, temperature, top_p, seed)
+    judged = timed(f"{name}_judge_s", f"judge {name} pieces", judge_set, out / name, critic, real, seed)
+    return dict(folder=folder, network=describe(gen), composers=gen.composers, meta=gen.meta, pieces=pieces, **judged)
+
+# %% ../nbs/demo.ipynb #d3e0a007
+def run_demo(out="runs/demo", generator_minutes: float = 4.0, classifier_epochs: int = 3, classifier_steps: int = 80,
+             pieces_per_composer: int = 4, generator_units: int = 128, seconds: float = 20.0, temperature: float = 1.0,
+             top_p: float = 1.0, report: bool = True, seed: int = 0) -> dict:
+    "Run the course end to end: quick models trained, the quick and the shipped generator's pieces in `out/quick`, `out/shipped`, one judge for both, metrics.json; return the metrics."
     from tqdm.auto import tqdm
+    from maestro_lessons.files import atomic_file, shipped_dir
     from maestro_lessons.corpus import load_manifest
-    from maestro_lessons.classifier import train_classifier, load_classifier
-    from maestro_lessons.generator import train_on_corpus
+    from maestro_lessons.classifier import clip_data, load_classifier
+    from maestro_lessons.generator import load_generator
+    from maestro_lessons.judging import real_by_composer
     from maestro_lessons.scale import device_summary
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    t0, times = time.perf_counter(), {}
+    out, t0, times, ships = Path(out), time.perf_counter(), {}, shipped_generator()
+    out.mkdir(parents=True, exist_ok=True)
     metrics = dict(device=device_summary(), settings=dict(generator_minutes=generator_minutes, classifier_epochs=classifier_epochs,
-                   classifier_steps=classifier_steps, per_composer=per_composer, generator_units=generator_units, seconds=seconds, temperature=temperature,
-                   top_p=top_p, seed=seed))
-    bar = tqdm(total=5 if report else 4, desc="demo", unit="step", position=0)
-    def done(key, t): times[key] = time.perf_counter() - t; bar.update()
-    if report:
-        _step(bar, "1/5 corpus report")
-        corpus_report(load_manifest(), "the bundled corpus (music21 export)", plot=out / "corpus.png"); done("report_s", t0)
-    _step(bar, "classifier"); t = time.perf_counter()
-    clf = load_classifier(train_classifier(folder=out / "models" / "classifier", epochs=classifier_epochs,
-                                           steps_per_epoch=classifier_steps, verbose=2, seed=seed))
-    metrics["classifier"] = dict(classes=clf.classes, test=clf.settings.get("metrics", {}), bundle=str(clf.path))
-    done("classifier_s", t)
-    _step(bar, "generator"); t = time.perf_counter()
-    gen = train_on_corpus(per_composer=per_composer, units=generator_units, n_layers=2, length=128, epochs=100,
-                          steps_per_epoch=50, minutes=generator_minutes, folder=out / "models" / "generator",
-                          seed=seed, verbose=2)
-    metrics["generator"] = dict(composers=gen.composers, **gen.meta); done("generator_s", t)
-    _step(bar, "one piece per composer"); t = time.perf_counter()
-    pieces = write_pieces(gen, out, seconds, temperature, top_p, seed); done("generate_s", t)
-    _step(bar, "classifier as critic")
-    metrics["critic"], metrics["pieces"] = judge_pieces(clf, pieces), pieces
+                   classifier_steps=classifier_steps, pieces_per_composer=pieces_per_composer, generator_units=generator_units,
+                   seconds=seconds, temperature=temperature, top_p=top_p, seed=seed), generators={})
+    bar = tqdm(total=4 + report + 2 * (1 + (ships is not None)), desc="demo", unit="step", position=0)
+    def timed(key, text, f, *a, **kw):
+        bar.set_description(text); bar.refresh(); t = time.perf_counter()
+        r = f(*a, **kw); times[key] = time.perf_counter() - t; bar.update(); return r
+    manifest = load_manifest()
+    if report: timed("report_s", "corpus report", corpus_report, manifest, "the bundled corpus (music21 export)", plot=out / "corpus.png")
+    data = clip_data(seed=seed)                                  # the classifier lesson's pieces: both generators learnt from them
+    bundle, quick = _quick_models(out, data, timed, generator_minutes, classifier_epochs, classifier_steps, generator_units, seed)
+    clf = load_classifier(bundle)
+    metrics["classifier"] = dict(classes=clf.classes, test=clf.settings.get("metrics", {}), bundle=bundle)
+    critic, where = timed("critic_s", "critic", demo_critic, bundle)
+    metrics["critic"] = dict(bundle=where, classes=critic.classes)
+    gens = {"quick": (quick, out / "models" / "generator")} | ({"shipped": (load_generator(ships), ships)} if ships else {})
+    real = timed("real_s", "real pieces", real_by_composer, data.manifest, sorted({c for g, _ in gens.values() for c in g.composers}))
+    for name, (gen, folder) in gens.items():
+        metrics["generators"][name] = _write_and_judge(name, gen, folder, out, timed, critic, real, pieces_per_composer,
+                                                       seconds, temperature, top_p, seed)
+    if not ships: metrics["missing"] = shipped_dir("generator")              # said in the summary
     bar.close()
-    times["total_s"] = time.perf_counter() - t0
-    metrics["times"] = {k: round(v, 1) for k, v in times.items()}
-    tmp = out / ".metrics.json.part"
-    tmp.write_text(json.dumps(metrics, indent=1, default=str)); tmp.replace(out / "metrics.json")
+    metrics["times"] = {k: round(v, 1) for k, v in (times | dict(total_s=time.perf_counter() - t0)).items()}
+    metrics = json_ready(metrics)
+    atomic_file(out / "metrics.json", lambda tmp: Path(tmp).write_text(json.dumps(metrics, indent=1)))
     return metrics
 
 # %% ../nbs/demo.ipynb #6911ec85
+def _f(v, spec: str = ".2f") -> str: return "nan" if v is None else format(v, spec)
+
+def side_by_side(metrics: dict) -> "pd.DataFrame":
+    "The judge's figures of each generator of a demo run, one column each."
+    import pandas as pd
+    cols = {}
+    for name, g in metrics["generators"].items():
+        s = g["summary"]
+        cols[name] = {"pieces": s["pieces"], "critic agrees [95 %]": (f"{_f(s['critic_agree'])} [{_f(s['critic_low'])}, "
+                      f"{_f(s['critic_high'])}]" if s["critic_pieces"] else "not judged"),
+                      "realism (1: like real)": _f(s["realism"]), "worst feature": f"{s['worst_at']} {_f(s['worst'])}",
+                      "longest note s": f"{_f(s['max_note_s'])} ({s['notes_over_real']} over real)",
+                      "identical pieces": s["identical"], "longest copy (notes)": s["longest_copy_notes"]}
+    return pd.DataFrame(cols)
+
+def critic_by_composer(metrics: dict) -> "pd.DataFrame":
+    "Per composer and generator: how many of its pieces the critic heard as the composer asked."
+    import pandas as pd
+    return pd.DataFrame({name: {r["composer"]: "not judged" if r["critic_agree"] is None else
+                                f"{round(r['critic_agree'] * r['pieces'])} of {r['pieces']}" for r in g["by_composer"]}
+                         for name, g in metrics["generators"].items()}).fillna("-").rename_axis("critic hears")
+
+# %% ../nbs/demo.ipynb #d3e0a008
+def _which(name: str, g: dict) -> str:
+    "Which generator the column `name` is, in a few words."
+    m = g["meta"]
+    made = ("trained in this run" if name == "quick" else f"{os.path.relpath(g['folder'])}, trained by `make models`")
+    return f"{name} = {made} ({g['network']}; {m.get('epochs')} epochs, best validation loss {_f(m.get('val_loss'), '.3f')})"
+
 def print_summary(metrics: dict, out) -> None:
-    "Print what the demo made and how the classifier judged it."
+    "Print what the demo made: the quick classifier's test scores, then the judge's figures of each generator side by side."
     import pandas as pd
     test = metrics["classifier"]["test"]
     scores = ", ".join(f"{k} {v:.0f}" if k in ("clips", "pieces") else f"{k} {v:.3f}" for k, v in test.items())
-    print(f"\nClassifier ({', '.join(metrics['classifier']['classes'])}): {scores}")
-    g = metrics["generator"]
-    print(f"Generator: {g.get('epochs')} epochs, best validation loss {g.get('val_loss', float('nan')):.3f} "
-          f"on {g.get('pieces')} pieces")
-    with pd.option_context("display.width", 120): print("\n" + critic_table(metrics["pieces"]).to_string())
-    c = metrics["critic"]
-    if c["judged"]: print(f"\nThe classifier heard {c['agree']} of {c['judged']} pieces as the composer they were written as.")
-    print(f"\nWritten to {Path(out).resolve()}: MIDI, WAV and PNG per composer, metrics.json. "
+    print(f"\nQuick classifier ({', '.join(metrics['classifier']['classes'])}): {scores}")
+    if "missing" in metrics: print(f"No shipped generator in {os.path.relpath(metrics['missing'])} (`make models` trains it): "
+                                   "the quick generator alone")
+    print(f"Critic of every piece: the classifier in {os.path.relpath(metrics['critic']['bundle'])}")
+    print("; ".join(_which(n, g) for n, g in metrics["generators"].items()))
+    with pd.option_context("display.width", 160, "display.max_colwidth", 60):
+        print("\n" + side_by_side(metrics).to_string() + "\n\n" + critic_by_composer(metrics).to_string())
+    print(f"\nWritten to {Path(out).resolve()}: " + ", ".join(f"{n}/" for n in metrics["generators"]) +
+          " (MIDI per piece, WAV and PNG for the first of each composer), metrics.json. "
           f"Total {metrics['times']['total_s']:.0f} s on {metrics['device']}.")

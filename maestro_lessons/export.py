@@ -14,15 +14,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .notes import Notes, read_notes, plot_piano_roll
+from .notes import Notes, read_notes, plot_piano_roll, in_seconds
 from .files import atomic_file
 
 # %% auto #0
 __all__ = ['TICKS_PER_QUARTER', 'BACKENDS', 'HARMONICS', 'ENGINES', 'ExportError', 'check_notes', 'Part', 'tempo_us',
            'midi_parts', 'parts_to_notes', 'midi_ready', 'write_midi', 'compare_notes', 'tokens_to_midi',
-           'piano_roll_figure', 'save_piano_roll_png', 'token_times', 'plot_tokens', 'in_seconds', 'synthesize',
-           'soundfont', 'available_engines', 'Sound', 'to_audio', 'mp3_bytes', 'audio_player', 'write_wav', 'listen',
-           'fixed_offsets', 'save_piece']
+           'piano_roll_figure', 'save_piano_roll_png', 'token_times', 'plot_tokens', 'synthesize', 'soundfont',
+           'available_engines', 'Sound', 'to_audio', 'audio_player', 'write_wav', 'listen', 'fixed_offsets',
+           'save_piece']
 
 # %% ../nbs/11_export.ipynb #dc7314c1
 TICKS_PER_QUARTER = 480
@@ -296,13 +296,6 @@ def plot_tokens(ids, encoding, start: int = 0, n: int = 60, mark=None, width: fl
     return fig
 
 # %% ../nbs/11_export.ipynb #156db851
-def in_seconds(notes: Notes, tempo: float = 120.0) -> Notes:
-    "`notes` with times in seconds (beats are converted at `tempo` beats per minute)."
-    if notes.unit == "second": return notes
-    k = tempo_us(tempo) / 1e6
-    cols = {c: getattr(notes, c) for c in ("pitch", "velocity", "program", "track", "is_drum")}
-    return Notes(**cols, start=notes.start * k, end=notes.end * k, unit="second", meta=dict(notes.meta))
-
 HARMONICS = (1.0, 0.5, 0.3, 0.15, 0.08, 0.04)
 
 # %% ../nbs/11_export.ipynb #fa3cd7a7
@@ -429,16 +422,10 @@ def to_audio(notes: Notes, sample_rate: int = 22050, engine: str = "auto", progr
     return Sound(y.astype(np.float32), int(sample_rate), engine)
 
 # %% ../nbs/11_export.ipynb #1e009949
-def mp3_bytes(samples, sample_rate: int) -> bytes:
-    "Mono float samples in -1..1 as MP3 bytes (libsndfile's encoder, through `soundfile`)."
-    import io, soundfile
-    buf = io.BytesIO()
-    soundfile.write(buf, np.clip(np.asarray(samples, np.float32), -1, 1), int(sample_rate), format="MP3")
-    return buf.getvalue()
-
 def audio_player(notes_or_sound, sample_rate: int = 16000, seconds: float | None = 8.0, engine: str = "auto",
                  compress: bool = True, **kw):
     "An `IPython.display.Audio` player for notes (rendered with `to_audio`) or a `Sound`, cut to `seconds`; MP3 unless not `compress`."
+    import soundfile
     from IPython.display import Audio
     if isinstance(notes_or_sound, Notes):
         n = notes_or_sound
@@ -451,10 +438,9 @@ def audio_player(notes_or_sound, sample_rate: int = 16000, seconds: float | None
     else: s = notes_or_sound
     y = s.samples if seconds is None else s.samples[: int(seconds * s.sample_rate)]
     if not compress: return Audio(y, rate=s.sample_rate, normalize=False)
-    player = Audio(data=mp3_bytes(y, s.sample_rate))
-    player.mimetype = "audio/mpeg"
+    buf = io.BytesIO(); soundfile.write(buf, np.clip(y, -1, 1), int(s.sample_rate), format="MP3")   # libsndfile's MP3 encoder
+    player = Audio(data=buf.getvalue()); player.mimetype = "audio/mpeg"
     return player
-
 
 # %% ../nbs/11_export.ipynb #13fed818
 def write_wav(audio, path, sample_rate: int | None = None) -> Path:
@@ -473,13 +459,13 @@ def write_wav(audio, path, sample_rate: int | None = None) -> Path:
     return _atomic_write(path, write, ".wav")
 
 # %% ../nbs/11_export.ipynb #d6c7a69d
-def listen(notes: Notes, title: str | None = None, seconds: float | None = 8.0, width: float = 8, height: float = 2.2,
-           **kw) -> None:
-    "Show the piano roll of the first `seconds` of `notes` (in seconds) with an audio player under it."
-    from IPython.display import display
+def listen(notes: Notes, title: str | None = None, seconds: float | None = 8.0, width: float = 8, height: float = 2.2, **kw):
+    "Show the piano roll of the first `seconds` of `notes` (a PNG, whatever the plotting backend) with an audio player under it."
+    from IPython.display import Image, display
+    buf = io.BytesIO()
     shown = notes if seconds is None else notes[notes.start < seconds]
-    display(piano_roll_figure(shown, title=title, width=width, height=height), audio_player(notes, seconds=seconds, **kw))
-
+    piano_roll_figure(shown, title=title, width=width, height=height).savefig(buf, format="png", dpi=80)
+    display(Image(buf.getvalue()), audio_player(notes, seconds=seconds, **kw))
 
 # %% ../nbs/11_export.ipynb #d0a8539e
 def fixed_offsets(notes: Notes, step: float = 0.5, duration: float = 1.0) -> Notes:

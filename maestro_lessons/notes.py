@@ -15,7 +15,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['COLUMNS', 'NOTE_LIMITS', 'Notes', 'MidiError', 'check_structure', 'pedal_intervals', 'apply_pedal',
-           'tick_to_second_fn', 'read_notes', 'read_corpus_stats', 'plot_piano_roll', 'max_polyphony',
+           'tick_to_second_fn', 'read_notes', 'in_seconds', 'read_corpus_stats', 'plot_piano_roll', 'max_polyphony',
            'same_pitch_overlaps', 'part_count', 'note_checks', 'note_problems', 'check_collection', 'summarize_checks',
            'plot_note_checks']
 
@@ -265,6 +265,14 @@ def read_notes(path, unit: str = "second", drums: bool = False, pedal: bool = Tr
                 track_names=[t.name for t in score.tracks])
     return _notes_from_columns(unit, meta, pitch[order], to_unit(start[order]).astype(np.float64),
                               to_unit(end[order]).astype(np.float64), vel[order], prog[order], track[order], drum[order])
+
+# %% ../nbs/02_notes.ipynb #12c6f2a4
+def in_seconds(notes: Notes, tempo: float = 120.0) -> Notes:
+    "`notes` with times in seconds (beats are converted at `tempo` beats per minute)."
+    if notes.unit == "second": return notes
+    k = round(60e6 / tempo) / 1e6                                    # a MIDI tempo holds whole microseconds per beat
+    cols = {c: getattr(notes, c) for c in ("pitch", "velocity", "program", "track", "is_drum")}
+    return Notes(**cols, start=notes.start * k, end=notes.end * k, unit="second", meta=dict(notes.meta))
 
 # %% ../nbs/02_notes.ipynb #7d3a9c15
 def read_corpus_stats(manifest, progress: bool = True):

@@ -12,13 +12,13 @@ import os
 import numpy as np
 from fastcore.basics import patch
 
-from .notes import Notes, read_notes
+from .notes import Notes, read_notes, in_seconds
 from .encodings import NoteOffsetDurationEncoding, PerformanceEncoding
 from .generator import Generator
 
 # %% auto #0
-__all__ = ['classic_generate', 'token_steps', 'token_grammar', 'Sampler', 'repair_tokens', 'primer_tokens', 'to_seconds',
-           'generate', 'time_steps', 'clip_notes', 'sample_each_epoch', 'loop_period']
+__all__ = ['classic_generate', 'token_steps', 'token_grammar', 'Sampler', 'repair_tokens', 'primer_tokens', 'generate',
+           'time_steps', 'clip_notes', 'sample_each_epoch', 'loop_period']
 
 # %% ../nbs/09_sampling.ipynb #98f5a76b
 def _sample_numpy(logits, temperature: float, rng) -> int:
@@ -53,27 +53,26 @@ def _lstm_weights(model):
     return emb[0], (comp[0] if comp else None), lstm, dense
 
 def token_steps(encoding, vocab_size: int) -> np.ndarray:
-    "How many time steps of `encoding` each token id moves the music forward (TIME_SHIFTs, or note-triple offsets)."
+    "How many time steps of `encoding` each token id moves the music forward: TIME_SHIFTs, note-triple offsets, one per note/chord token."
     steps = np.zeros(vocab_size, np.int32)
-    if encoding is None: return steps
-    if isinstance(encoding, NoteOffsetDurationEncoding):
-        r = encoding.layout["offset"]; steps[r.start:r.stop] = np.arange(len(r))
-    else: steps[encoding.shift0:encoding.velocity0] = np.arange(1, encoding.max_shift + 1)
+    layout = getattr(encoding, "layout", {})
+    if isinstance(encoding, NoteOffsetDurationEncoding): r = layout["offset"]; steps[r.start:r.stop] = np.arange(len(r))
+    elif "shift" in layout: steps[encoding.shift0:encoding.velocity0] = np.arange(1, encoding.max_shift + 1)
+    elif "chord" in layout: steps[encoding.note0:layout["chord"].stop] = 1
     return steps
 
 def token_grammar(encoding, vocab_size: int) -> np.ndarray:
-    """(phases, vocab) bool: the ids allowed at each position of the grammar's cycle. Performance events: one phase,
-    no special or composer token. Note triples: three phases, pitch → offset → duration."""
-    if encoding is None: return np.ones((1, vocab_size), bool)
+    """(phases, vocab) bool: the ids allowed at each position of the grammar's cycle. Note triples: three phases, pitch →
+    offset → duration. Otherwise one phase without the special tokens (nor the composer tokens of performance events)."""
     if isinstance(encoding, NoteOffsetDurationEncoding):
         g = np.zeros((3, vocab_size), bool)
         for i, f in enumerate(("pitch", "offset", "duration")): r = encoding.layout[f]; g[i, r.start:r.stop] = True
         return g
     g = np.ones((1, vocab_size), bool)
+    if encoding is None: return g
     g[0, [encoding.pad_id, encoding.bos_id, encoding.eos_id]] = False   # never in the training windows
-    g[0, encoding.composer0:] = False
+    if "composer" in encoding.layout: g[0, encoding.composer0:] = False
     return g
-
 
 # %% ../nbs/09_sampling.ipynb #777ff766
 class Sampler:
@@ -271,11 +270,7 @@ def _start(gen: Generator, composer: str | None) -> tuple[list[int], int | None,
     start = enc.composer_id(match[0]) if getattr(enc, "composers", None) else enc.bos_id
     return [start], (names.index(match[0]) if gen.conditioned else None), match[0]
 
-def to_seconds(notes: Notes, seconds_per_beat: float) -> Notes:
-    "`notes` in seconds: notes in beats played at `seconds_per_beat` (notes already in seconds are returned as they are)."
-    if notes.unit == "second": return notes
-    return Notes(notes.pitch, notes.start * seconds_per_beat, notes.end * seconds_per_beat, notes.velocity, meta=dict(notes.meta))
-
+# %% ../nbs/09_sampling.ipynb #fd76582b
 def generate(gen: Generator, composer: str | None = None, seconds: float | None = 30.0, tokens: int | None = None,
              temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, primer=None, primer_seconds: float = 10.0,
              n: int = 1, seed: int = 0, include_primer: bool = False, max_note: float | None = 5.0,
@@ -296,14 +291,13 @@ def generate(gen: Generator, composer: str | None = None, seconds: float | None 
         stream = np.r_[head, row] if include_primer else row
         if isinstance(enc, PerformanceEncoding): notes = enc.decode(repair_tokens(stream, enc, max_note=max_note))
         else:
-            notes = to_seconds(enc.decode(stream[:len(stream) // 3 * 3]), spb)    # whole triples; a cut one is dropped
+            notes = in_seconds(enc.decode(stream[:len(stream) // 3 * 3]), 60 / spb)    # whole triples; a cut one is dropped
             if max_note is not None: notes.end = np.minimum(notes.end, notes.start + max_note)
         if seconds is not None and not tokens: notes = clip_notes(notes, start + seconds)
         notes.meta.update(composer=composer, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                           n_tokens=int((row != 0).sum()), primer_tokens=len(head))
         out.append(notes)
     return out
-
 
 # %% ../nbs/09_sampling.ipynb #e5a4a755
 def time_steps(ids, encoding) -> int:

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import models_dir
+from .files import models_dir, shipped_dir
 from .notes import MidiError, Notes, read_notes
 
 # %% auto #0
 __all__ = ['EXPECTED', 'message', 'friendly_error', 'static_html', 'snapshot', 'fig_png', 'png_bytes', 'wav_bytes', 'midi_bytes',
-           'download_link', 'piece_card', 'find_generators', 'quick_generator', 'quick_classifier', 'read_upload',
-           'notes_from_upload', 'generate_tab', 'probability_chart', 'predict_upload', 'classify_tab', 'Stepper',
-           'distribution_chart', 'step_tab', 'studio']
+           'download_link', 'piece_card', 'find_generators', 'generator_choices', 'quick_generator', 'quick_classifier',
+           'read_upload', 'notes_from_upload', 'generate_tab', 'probability_chart', 'predict_upload', 'classify_tab',
+           'Stepper', 'distribution_chart', 'step_tab', 'studio']
 
 # %% ../nbs/12_studio.ipynb #4a3d5f33
 def message(text: str, kind: str = "error") -> "widgets.HTML":
@@ -124,6 +124,12 @@ def find_generators(root=None) -> list[Path]:
     found = [p.parent for p in root.glob("**/generator.json")] if root.exists() else []
     return sorted(found, key=lambda p: -(p / "generator.json").stat().st_mtime)
 
+def generator_choices() -> list[tuple[str, str]]:
+    "The generators the studio offers, as (label, folder): the shipped one first when it is there, then `find_generators()`."
+    shipped = shipped_dir("generator")
+    first = [("shipped", str(shipped))] if (shipped / "generator.json").is_file() else []
+    return first + [(f"yours: {p.name}", str(p)) for p in find_generators()]
+
 def quick_generator(folder=None, minutes: float = 1.5, per_composer: int = 40, verbose: int = 0):
     "Train a small composer-conditioned generator for `minutes` on the bundled corpus, save it in `folder`, return it."
     from maestro_lessons.generator import train_on_corpus
@@ -158,11 +164,11 @@ def notes_from_upload(name: str, data: bytes) -> Notes:
     return read_upload(name, data)
 
 # %% ../nbs/12_studio.ipynb #99bd4d89
-def _generate_box(names: list, folders: list, manifest) -> "widgets.VBox":
+def _generate_box(names: list, choices: list, manifest) -> "widgets.VBox":
     "The Generate tab's controls, laid out; each is also an attribute of the box (`box.temperature`, `box.button`, …)."
     import ipywidgets as widgets
     ids = list(manifest.id) if manifest is not None else []
-    w = dict(model=widgets.Dropdown(options=[(p.name, str(p)) for p in folders] + [("train a quick one now", "")],
+    w = dict(model=widgets.Dropdown(options=list(choices) + [("train a quick one now", "")],
                                     description="model"),
              composer=widgets.Dropdown(options=names, value=names[0] if names else None, description="composer"),
              primer_kind=widgets.ToggleButtons(options=["none", "corpus piece", "upload"], value="none", description="primer"),
@@ -235,11 +241,11 @@ def _generate_click(box, manifest):
 
 # %% ../nbs/12_studio.ipynb #e794c7f3
 def generate_tab(generator=None, manifest=None) -> "widgets.VBox":
-    "Controls and results for generating music; `generator` is a Generator, a folder, or None (find or train one)."
+    "Controls and results for generating music; `generator` is a Generator, a folder, or None (the shipped one first, yours, or train one)."
     from maestro_lessons.generator import Generator
     given = generator if isinstance(generator, Generator) else None
-    folders = [Path(generator)] if isinstance(generator, (str, Path)) else ([] if given else find_generators())
-    box = _generate_box(list(given.composers) if given else [], folders, manifest)
+    choices = [(Path(generator).name, str(generator))] if isinstance(generator, (str, Path)) else ([] if given else generator_choices())
+    box = _generate_box(list(given.composers) if given else [], choices, manifest)
     box.state = {"gen": given}
     if given: box.model.options = [("given", "<given>")]
     box.click = lambda _=None: _generate_click(box, manifest)
@@ -249,7 +255,7 @@ def generate_tab(generator=None, manifest=None) -> "widgets.VBox":
             try: _pick_generator(box)
             except Exception as e: box.results.children = [friendly_error(e)]
     box.model.observe(on_model, "value")
-    if not given and folders:
+    if not given and choices:                    # the first choice (the shipped generator when there is one) loads now
         try: _pick_generator(box)
         except Exception as e: box.results.children = [friendly_error(e)]
     def on_primer(_=None):

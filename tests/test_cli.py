@@ -13,10 +13,10 @@ TF_LOG = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog|oneDNN|cuInit|cuda drive
                     re.M)
 
 
-def run(*args, cwd=None):
-    "`maestro ARGS` in a fresh process, with a user's environment (no TensorFlow log settings of ours)."
-    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "PYTHONWARNINGS")}
-    return subprocess.run([BIN, *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd)
+def run(*args, cwd=None, env=None):
+    "`maestro ARGS` in a fresh process, with a user's environment (no TensorFlow log settings of ours) and `env` added."
+    user = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "PYTHONWARNINGS")}
+    return subprocess.run([BIN, *map(str, args)], capture_output=True, text=True, env={**user, **(env or {})}, cwd=cwd)
 
 
 def test_report_on_a_folder_lists_skipped_files(tmp_path):
@@ -61,10 +61,11 @@ def test_report_on_missing_folder_is_a_clear_error(tmp_path):
      dict(func=cli.cmd_generate, composer="bach", seconds=5.0, tokens=100, temperature=0.8, top_k=5, top_p=0.9,
           primer="p.mid", primer_seconds=4.0, include_primer=True, max_note=0.0, n=2, seed=3, model="m", out="x.mid",
           wav="x.wav", folder="f", maestro_csv=None, root=None)),
+    (["generate", "--max-note", "none"], dict(func=cli.cmd_generate, max_note=None, model=None)),
     (["demo", "--out", "d", "--generator-minutes", "1", "--classifier-epochs", "1", "--classifier-steps", "5",
-      "--per-composer", "4", "--generator-units", "32", "--seconds", "3", "--temperature", "1", "--top-p", "1",
+      "--pieces-per-composer", "2", "--generator-units", "32", "--seconds", "3", "--temperature", "1", "--top-p", "1",
       "--no-report", "--seed", "4"],
-     dict(func=cli.cmd_demo, out="d", generator_minutes=1.0, classifier_epochs=1, classifier_steps=5, per_composer=4,
+     dict(func=cli.cmd_demo, out="d", generator_minutes=1.0, classifier_epochs=1, classifier_steps=5, pieces_per_composer=2,
           generator_units=32, seconds=3.0, temperature=1.0, top_p=1.0, no_report=True, seed=4)),
     (["judge", "runs/demo", "--maestro-csv", "m.csv", "--root", "r", "--no-report", "--bundle", "b", "--seconds", "15",
       "--seed", "5", "--json"],
@@ -83,7 +84,13 @@ def test_defaults_are_the_lessons_defaults():
     g = cli.parser().parse_args(["generate"])
     assert (g.seconds, g.out, g.max_note, g.n, g.model) == (30.0, "piece.mid", 5.0, 1, None)
     d = cli.parser().parse_args(["demo"])
-    assert (d.out, d.generator_minutes, d.classifier_epochs, d.classifier_steps, d.no_report) == ("runs/demo", 3.0, 3, 80, False)
+    assert (d.out, d.generator_minutes, d.classifier_epochs, d.classifier_steps, d.pieces_per_composer, d.no_report) == (
+        "runs/demo", 4.0, 3, 80, 4, False)
+    import inspect
+    from maestro_lessons.demo import run_demo                   # the command's defaults are the function's
+    defaults = {k: v.default for k, v in inspect.signature(run_demo).parameters.items()}
+    assert all(defaults[k] == getattr(d, k) for k in ("generator_minutes", "classifier_epochs", "classifier_steps",
+                                                      "pieces_per_composer", "generator_units", "seconds", "temperature", "top_p", "seed"))
 
 @pytest.mark.parametrize("argv", [[], ["train"], ["train", "nothing"], ["report", "--folder", "a", "--maestro-csv", "b"],
                                   ["classify", "--folder", "a", "--maestro-csv", "b"],
@@ -182,6 +189,14 @@ def test_generate_without_a_generator_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no generator here" in err and "maestro train generator" in err and "Traceback" not in err
 
+def test_generate_with_neither_a_shipped_nor_a_trained_generator_says_where_it_looked(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MAESTRO_MODELS", str(tmp_path / "shipped")); monkeypatch.setenv("MAESTRO_CACHE", str(tmp_path / "cache"))
+    assert cli.main(["generate", "--composer", "bach", "--out", str(tmp_path / "p.mid")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("maestro generate: error: no generator here") and "Traceback" not in err
+    assert str(tmp_path / "shipped" / "generator") in err and str(tmp_path / "cache" / "models" / "generator") in err
+    assert "maestro train generator" in err and "--model" in err and not (tmp_path / "p.mid").exists()
+
 def test_nothing_in_the_library_imports_the_cli():
     root = Path(cli.__file__).parent
     users = [p.name for p in root.glob("*.py") if p.stem not in ("cli", "_modidx")
@@ -230,3 +245,57 @@ def test_generate_takes_its_primer_from_a_collection(tiny_generator, tmp_path, c
     assert "nowhere: no such file, nor a piece of the bundled corpus" in capsys.readouterr().err
     assert cli.main([*common[:4], "mozart", *common[5:], "--folder", str(mine)]) == 2
     assert "no piece by mozart; its composers: Bach" in capsys.readouterr().err
+
+
+# --- generate without --model: the shipped generator, else yours; --model wins; the pieces are real MIDI ---------
+
+MAKE_NOTE_GENERATOR = """
+import sys, tensorflow as tf
+tf.config.threading.set_intra_op_parallelism_threads(1); tf.config.threading.set_inter_op_parallelism_threads(1)
+from maestro_lessons.classifier import clip_data
+from maestro_lessons.generator import train_note_generator
+train_note_generator(clip_data(), notes=16, units=16, n_layers=1, embed_dim=8, epochs=1, steps_per_epoch=3,
+                     validation_steps=2, folder=sys.argv[1], verbose=0)
+"""
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    "A models folder like the shipped one: a tiny (3 batches) note-triple generator in generator/, and the shipped classifier."
+    models = tmp_path_factory.mktemp("shipped")
+    r = subprocess.run([sys.executable, "-c", MAKE_NOTE_GENERATOR, str(models / "generator")], capture_output=True, text=True,
+                       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (models / "classifier").symlink_to(Path(cli.__file__).resolve().parents[1] / "models" / "classifier")
+    return models
+
+def written(out: Path, n: int) -> list:
+    "The notes of the pieces `maestro generate -n N --out out` wrote, read back from their MIDI files."
+    from maestro_lessons.notes import read_notes
+    files = [out.with_name(f"{out.stem}-{i + 1}.mid") for i in range(n)] if n > 1 else [out]
+    return [read_notes(f) for f in files]
+
+def test_generate_uses_the_shipped_generator_by_default(shipped, tmp_path):
+    out = tmp_path / "out" / "p.mid"
+    r = run("generate", "--composer", "bach", "--seconds", "30", "-n", "2", "--max-note", "0.5", "--out", out,
+            env=dict(MAESTRO_MODELS=str(shipped), MAESTRO_CACHE=str(tmp_path / "cache")), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert not TF_LOG.search(r.stderr + r.stdout), r.stderr
+    assert r.stdout.splitlines()[0] == f"Generator: {shipped / 'generator'} (the shipped generator)", r.stdout
+    for notes in written(out, 2):                                       # real MIDI, notes in it, none held past --max-note
+        assert len(notes) > 0 and (notes.end - notes.start).max() <= 0.5 + 1e-3
+
+def test_generate_takes_your_generator_when_none_ships(shipped, tmp_path, monkeypatch, capsys):
+    mine = tmp_path / "cache" / "models" / "generator"
+    shutil.copytree(shipped / "generator", mine)
+    monkeypatch.setenv("MAESTRO_MODELS", str(tmp_path / "nothing")); monkeypatch.setenv("MAESTRO_CACHE", str(tmp_path / "cache"))
+    assert cli.main(["generate", "--composer", "palestrina", "--seconds", "30", "--out", str(tmp_path / "p.mid")]) == 0
+    assert f"Generator: {mine} (yours, saved by `maestro train generator`)" in capsys.readouterr().out
+    assert len(written(tmp_path / "p.mid", 1)[0]) > 0
+
+def test_a_generator_named_with_model_wins_over_the_shipped_one(shipped, tiny_generator, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MAESTRO_MODELS", str(shipped))
+    assert cli.main(["generate", "--model", str(tiny_generator), "--composer", "bach", "--seconds", "30",
+                     "--max-note", "0", "--out", str(tmp_path / "p.mid")]) == 0
+    out = capsys.readouterr().out
+    assert f"Generator: {tiny_generator} (named by --model)" in out and str(shipped) not in out
+    assert len(written(tmp_path / "p.mid", 1)[0]) > 0

@@ -1,7 +1,7 @@
 """The studio as a person uses it: served by Voilà on 127.0.0.1, driven in Debian's Chromium with Python Playwright.
-Press Generate and wait for the audio players and pictures; upload a MIDI file in the Classify tab and read the top
-guess. Small untrained models stand in for trained ones (the widgets, not the music, are under test).
-Screenshots go to tests/out/screenshots/."""
+The shipped generator (a stand-in) is the Generate tab's default; press Generate and wait for the audio players and
+pictures; upload a MIDI file in the Classify tab and read the top guess. Small untrained models stand in for trained
+ones (the widgets, not the music, are under test). Screenshots go to tests/out/screenshots/."""
 import json, os, signal, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 
@@ -22,6 +22,9 @@ keras.utils.set_random_seed(0)
 enc = generator_encoding(["Bach", "Palestrina"])
 save_generator(Generator(build_generator(enc.vocab_size, 32, 32, 1, 0.0), enc, {"note": "untrained, for tests"}),
                models_dir() / "generator-tiny")
+from maestro_lessons.files import shipped_dir                  # a stand-in for the shipped generator: the studio's default
+save_generator(Generator(build_generator(enc.vocab_size, 32, 32, 1, 0.0), enc, {"note": "untrained, for tests"}),
+               shipped_dir("generator"))
 cenc = clip_encoding()
 save_classifier(build_event_lstm(cenc.vocab_size, 2, 64, units=(16,)), models_dir("composer-classifier"), ["Bach", "Palestrina"], cenc, 64)
 import json, sys
@@ -51,7 +54,7 @@ def free_port() -> int:
 def voila(tmp_path_factory):
     "Voilà serving a one-cell studio app over a cache folder holding tiny models; stopped afterwards."
     tmp = tmp_path_factory.mktemp("studio")
-    env = dict(os.environ, MAESTRO_CACHE=str(tmp / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(os.environ, MAESTRO_CACHE=str(tmp / "cache"), MAESTRO_MODELS=str(tmp / "shipped"), TF_CPP_MIN_LOG_LEVEL="3")
     r = subprocess.run([sys.executable, "-c", MAKE_MODELS, str(MIDI)], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     expected = json.loads(r.stdout.strip().splitlines()[-1])
@@ -89,6 +92,10 @@ def test_studio_in_chromium(voila):
             page.goto(url)
             generate = page.get_by_role("button", name="Generate")
             generate.wait_for()
+            model = page.locator("select").first                               # the Generate tab's model list
+            labels = model.evaluate("s => [...s.options].map(o => o.text.replace(/\\u00a0/g, ' '))")   # ipywidgets writes nbsp
+            assert labels == ["shipped", "yours: generator-tiny", "train a quick one now"], labels
+            assert model.evaluate("s => s.options[s.selectedIndex].text") == "shipped"     # the shipped generator by default
             page.screenshot(path=str(SHOTS / "studio_loaded.png"))
             generate.click()
             page.locator(".widget-audio audio, audio").first.wait_for()

@@ -18,6 +18,7 @@ def render(nb_path=ROOT / "nbs" / "index.ipynb") -> str:
         if re.search(r"^#\|\s*hide", src, re.M): continue
         if cell.cell_type == "markdown":
             src = re.sub(r"\((\w+)\.ipynb\)", r"(nbs/\1.ipynb)", src)     # lesson links work from the repo root
+            src = re.sub(r"\]\(\.\./", "](", src)                         # and links to files beside nbs/
             m = re.match(r"# (.+)\n+> (.+)", src)
             if m and not out:
                 src = f"# {m[1]}\n\n<!-- WARNING: generated from nbs/index.ipynb by tools/make_readme.py; edit the notebook -->\n\n> {m[2]}" + src[m.end():]
