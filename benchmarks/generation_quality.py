@@ -26,14 +26,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def generator_folder(model) -> Path | None:
-    "The generator to judge: `model`, else the shipped one, else the course's trained one; None if there is none."
-    from maestro_lessons.files import models_dir, shipped_dir
-    for d in ([Path(model)] if model else [shipped_dir("generator"), models_dir("generator")]):
-        if (d / "generator.json").is_file(): return d
-    return None
-
-
 def shown_path(folder: Path) -> str:
     "`folder` relative to the repository when it lies inside it (no local paths in committed figures), else as given."
     root = Path(__file__).resolve().parents[1]
@@ -55,6 +47,37 @@ def write_set(gen, plan, out: Path, args) -> int:
             if len(notes) == 0: empty += 1; print(f"{asked} piece {i + 1} (written as {fed}): no notes"); continue
             write_midi(notes, out / f"{asked.lower()}-{i + 1}.mid")
     return empty
+
+
+def choose_temperature(gen, temperatures, args) -> dict:
+    """Judge `args.choose_pieces` pieces per composer at each temperature, with seeds the benchmark does not use, against the
+    classifier's *training* pieces (no held-out piece is used to choose); the best critic agreement + realism wins."""
+    import argparse, tempfile
+    from maestro_lessons.classifier import clip_data
+    from maestro_lessons.judging import judge
+    data = clip_data()
+    train = data.manifest[data.manifest.id.isin([data.cache.ids[i] for i in data.parts["train"]])]
+    rows = []
+    for t in temperatures:
+        out = Path(tempfile.mkdtemp(prefix=f"choose-{t:g}-"))
+        trial = argparse.Namespace(**{**vars(args), "temperature": t, "seed": args.seed + 1000})
+        write_set(gen, [(c, c, i) for c in gen.composers for i in range(args.choose_pieces)], out, trial)
+        s = judge(out, real=train)["summary"]
+        rows.append(dict(temperature=t, critic_agree=s["critic_agree"], realism=s["realism"], worst=s["worst"],
+                         score=s["critic_agree"] + s["realism"]))
+        print(f"temperature {t:g}: critic agreement {s['critic_agree']:.3f}, realism {s['realism']:.3f} (training pieces)", flush=True)
+    best = max(rows, key=lambda r: r["score"])
+    return dict(chosen=best["temperature"], pieces_per_composer=args.choose_pieces, seed=args.seed + 1000,
+                real="the classifier's training pieces", rows=rows)
+
+
+def store_temperature(folder: Path, choice: dict) -> Path:
+    "Record the chosen temperature in the generator's own `generator.json` (its `meta`), the default of `generate`."
+    f = folder / "generator.json"
+    info = json.loads(f.read_text())
+    info["meta"].update(temperature=choice["chosen"], temperature_chosen_by="benchmarks/generation_quality.py --choose")
+    tmp = f.with_name(".generator.json.part"); tmp.write_text(json.dumps(info, indent=1)); tmp.replace(f)
+    return f
 
 
 def write_example(out: Path, folder: Path, composer: str = "bach") -> Path:
@@ -90,13 +113,18 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="also write the figures to this JSON file")
     ap.add_argument("--control", action="store_true", help="also judge the same model with the composer input shuffled")
     ap.add_argument("--write", action="store_true", help="write the figures beside the shipped model and to benchmarks/results/")
+    ap.add_argument("--choose", help="temperatures to choose from, e.g. 0.7,0.8,0.9,1.0: judged on pieces of other seeds against "
+                                     "the training pieces only; the best (critic agreement + realism) is used, and with --write "
+                                     "stored as the generator's default temperature")
+    ap.add_argument("--choose-pieces", type=int, default=8, help="pieces per composer for each temperature tried")
     args = ap.parse_args(argv)
-    folder = generator_folder(args.model)
-    if folder is None:
-        from maestro_lessons.files import models_dir
-        where = f"in {args.model}" if args.model else f"shipped (models/generator) nor in {models_dir('generator')}"
-        print(f"generation_quality: no generator {where}: train one (`maestro train generator --out DIR`) and pass "
-              "--model DIR; this benchmark trains nothing", file=sys.stderr)
+    from maestro_lessons.cli import generator_folder           # the same choice as `maestro generate`
+    try: folder, _ = generator_folder(args.model)
+    except FileNotFoundError as e:
+        print(f"generation_quality: {e}; this benchmark trains nothing", file=sys.stderr)
+        return 2
+    if not (folder / "generator.json").is_file():
+        print(f"generation_quality: no generator in {folder}; this benchmark trains nothing", file=sys.stderr)
         return 2
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(1); tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -108,6 +136,11 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(f"{gen}\n{folder}: {args.pieces} pieces of {args.seconds:g} s per composer, seed {args.seed}, temperature "
           f"{args.temperature:g}, top-p {args.top_p:g}, no max_note; MIDI in {out}")
+    choice = None
+    if args.choose:
+        choice = choose_temperature(gen, [float(t) for t in args.choose.split(",")], args)
+        args.temperature = choice["chosen"]
+        print(f"chosen temperature {args.temperature:g} (on training pieces and other seeds)\n")
     plan = [(c, c, i) for c in gen.composers for i in range(args.pieces)]          # (asked, fed, number)
     empty, figures = write_set(gen, plan, out, args), {}
     r = judge(out)
@@ -115,7 +148,8 @@ def main(argv=None) -> int:
     figures["model"] = dict(model=shown_path(folder), per_composer=args.pieces, seconds=args.seconds, seed=args.seed,
                             temperature=args.temperature, top_p=args.top_p, empty=empty, **r["summary"],
                             per_composer_table=r["composers"].reset_index().to_dict("records"))
-    line = summary_line(r["summary"]) + f" empty={empty}"
+    if choice: figures["temperature_choice"] = choice
+    line = summary_line(r["summary"]) + f" empty={empty} temperature={args.temperature:g}"
     if args.control:
         import numpy as np
         fed = np.random.default_rng(args.seed).permutation([f for _, f, _ in plan])
@@ -135,6 +169,7 @@ def main(argv=None) -> int:
                  [root / "benchmarks" / "results" / "generation_quality.json"]:
             f.write_text(json.dumps(figures, indent=1, default=float)); print(f"wrote {f}")
         if is_shipped: print(f"wrote {write_example(out, shipped_dir('generator'))}")
+        if is_shipped and choice: print(f"wrote {store_temperature(folder, choice)}")
     print(line)
     return 0
 

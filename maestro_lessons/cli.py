@@ -367,7 +367,7 @@ def _add_generate(sub) -> None:
     g.add_argument("--composer", help="write as this composer (e.g. bach)")
     g.add_argument("--seconds", type=float, default=30.0, help="length in seconds (default 30)")
     g.add_argument("--tokens", type=int, help="length in tokens instead of seconds")
-    g.add_argument("--temperature", type=float, default=1.0)
+    g.add_argument("--temperature", type=float, help="default: the generator's own (the shipped one's was chosen by its benchmark), else 1")
     g.add_argument("--top-k", type=int, default=0, help="keep the k most likely tokens (0: all)")
     g.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling: keep the most likely tokens up to this probability")
     g.add_argument("--primer", help="a MIDI file to continue; or a piece of the collection below, by its id (as `maestro "
@@ -397,7 +397,7 @@ def _add_demo(sub) -> None:
     d.add_argument("--pieces-per-composer", type=int, default=4, help="pieces each generator writes per composer, all judged")
     d.add_argument("--generator-units", type=int, default=128, help="LSTM width of the quick generator (GPU: 256 or more)")
     d.add_argument("--seconds", type=float, default=20.0, help="length of each generated piece")
-    d.add_argument("--temperature", type=float, default=1.0)
+    d.add_argument("--temperature", type=float, help="default: each generator's own, else 1")
     d.add_argument("--top-p", type=float, default=1.0)
     d.add_argument("--no-report", action="store_true", help="skip the corpus report")
     d.add_argument("--seed", type=int, default=0)

@@ -92,7 +92,7 @@ def describe(gen) -> str:
     return f"{len(lstm)} LSTM × {lstm[0].units if lstm else '?'}, {gen.model.count_params():,} parameters"
 
 # %% ../nbs/demo.ipynb #d3e0a003
-def write_pieces(gen, out, n: int = 4, seconds: float = 20.0, temperature: float = 1.0, top_p: float = 1.0,
+def write_pieces(gen, out, n: int = 4, seconds: float = 20.0, temperature: float | None = None, top_p: float = 1.0,
                  seed: int = 0, max_note: float | None = None, audio: int = 1) -> dict:
     "`n` pieces per composer of `gen` as `<composer>-<i>.mid` in `out`, with WAV and PNG for the first `audio`: {composer: [facts of each piece]}."
     from tqdm.auto import tqdm
@@ -151,7 +151,7 @@ def _write_and_judge(name, gen, folder, out, timed, critic, real, n, seconds, te
 
 # %% ../nbs/demo.ipynb #d3e0a007
 def run_demo(out="runs/demo", generator_minutes: float = 4.0, classifier_epochs: int = 3, classifier_steps: int = 80,
-             pieces_per_composer: int = 4, generator_units: int = 128, seconds: float = 20.0, temperature: float = 1.0,
+             pieces_per_composer: int = 4, generator_units: int = 128, seconds: float = 20.0, temperature: float | None = None,
              top_p: float = 1.0, report: bool = True, seed: int = 0) -> dict:
     "Run the course end to end: quick models trained, the quick and the shipped generator's pieces in `out/quick`, `out/shipped`, one judge for both, metrics.json; return the metrics."
     from tqdm.auto import tqdm

@@ -272,12 +272,14 @@ def _start(gen: Generator, composer: str | None) -> tuple[list[int], int | None,
 
 # %% ../nbs/09_sampling.ipynb #fd76582b
 def generate(gen: Generator, composer: str | None = None, seconds: float | None = 30.0, tokens: int | None = None,
-             temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, primer=None, primer_seconds: float = 10.0,
+             temperature: float | None = None, top_k: int = 0, top_p: float = 1.0, primer=None, primer_seconds: float = 10.0,
              n: int = 1, seed: int = 0, include_primer: bool = False, max_note: float | None = 5.0,
              jit_compile: bool = False) -> list[Notes]:
     """`n` pieces of `seconds` (or `tokens`) as `composer`, continuing `primer` (a MIDI path, Notes or ids) if given.
-    Notes come back in seconds; `max_note` (seconds) cuts notes longer than that (None: as written)."""
+    Notes come back in seconds; `max_note` (seconds) cuts notes longer than that (None: as written); `temperature` None:
+    the generator's own (`meta['temperature']`, chosen by its benchmark for the shipped one), else 1."""
     enc, spb = gen.encoding, float(gen.meta.get("seconds_per_beat", 0.5))
+    if temperature is None: temperature = float(gen.meta.get("temperature", 1.0))
     prefix, who, composer = _start(gen, composer)
     head = primer_tokens(primer, enc, primer_seconds, spb) if primer is not None else np.zeros(0, np.int32)
     ids = gen.sampler(jit_compile).sample(np.r_[prefix, head], tokens=tokens, seconds=None if tokens else seconds,
