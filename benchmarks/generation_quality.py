@@ -134,13 +134,13 @@ def main(argv=None) -> int:
     gen = load_generator(folder)
     out = Path(args.out or tempfile.mkdtemp(prefix="generation_quality-"))
     out.mkdir(parents=True, exist_ok=True)
-    print(f"{gen}\n{folder}: {args.pieces} pieces of {args.seconds:g} s per composer, seed {args.seed}, temperature "
-          f"{args.temperature:g}, top-p {args.top_p:g}, no max_note; MIDI in {out}")
     choice = None
     if args.choose:
         choice = choose_temperature(gen, [float(t) for t in args.choose.split(",")], args)
         args.temperature = choice["chosen"]
         print(f"chosen temperature {args.temperature:g} (on training pieces and other seeds)\n")
+    print(f"{gen}\n{folder}: {args.pieces} pieces of {args.seconds:g} s per composer, seed {args.seed}, temperature "
+          f"{args.temperature:g}, top-p {args.top_p:g}, no max_note; MIDI in {out}")
     plan = [(c, c, i) for c in gen.composers for i in range(args.pieces)]          # (asked, fed, number)
     empty, figures = write_set(gen, plan, out, args), {}
     r = judge(out)
