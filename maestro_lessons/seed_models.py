@@ -1,4 +1,4 @@
-"""The note/chord-string LSTM, one network with three heads against three networks, and the multi-hot frame model with the "Maestro loss": the models of the projects this course grew from, as variants of the generator lesson's code.
+"""The note/chord-string LSTM, one network with three heads against three networks, and the multi-hot frame model with the "Maestro loss": the models of the projects this course grew from, as variants of the generator lesson's code, trained for minutes, sampled, heard and judged.
 
 Docs: https://maestro-lessons.github.io/maestro_lessons/a3_seed_models.html.md"""
 
@@ -9,16 +9,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from .encodings import NoteOffsetDurationEncoding, SPECIALS
+from .notes import Notes
+from .encodings import NoteChordEncoding, NoteOffsetDurationEncoding, MultiHotDurationEncoding, SPECIALS
 from .generator import build_generator
+from .sampling import Sampler
 
 # %% auto #0
-__all__ = ['build_note_chord_model', 'build_note_offset_duration', 'triples_to_fields', 'maestro_loss', 'build_frame_model']
+__all__ = ['build_note_chord_model', 'sample_note_chord', 'build_note_offset_duration', 'triples_to_fields', 'lstm_weights',
+           'lstm_step', 'pick', 'sample_heads', 'maestro_loss', 'build_frame_model', 'sample_frames']
 
 # %% ../nbs/A3_seed_models.ipynb #59ba915f
 def build_note_chord_model(vocab_size: int, units: int = 256, n_layers: int = 2, dropout: float = 0.3):
     "The classic music21 note/chord LSTM: `build_generator` over note-name and chord tokens."
     return build_generator(vocab_size, embed_dim=64, units=units, n_layers=n_layers, dropout=dropout, name="note_chord")
+
+# %% ../nbs/A3_seed_models.ipynb #5587879a
+def sample_note_chord(model, n: int = 4, seconds: float = 20.0, temperature: float = 1.0, seed: int = 0,
+                      encoding: NoteChordEncoding | None = None) -> list[Notes]:
+    "`n` pieces of `seconds` (a token per half beat at 120 beats a minute) from a note/chord model, each from BOS: Notes in beats."
+    enc = encoding or NoteChordEncoding()
+    ids = Sampler(model, enc).sample([enc.bos_id], seconds=seconds, batch=n, temperature=temperature, seed=seed)
+    return [enc.decode(row) for row in ids]
 
 # %% ../nbs/A3_seed_models.ipynb #264861fb
 def build_note_offset_duration(sizes: tuple = NoteOffsetDurationEncoding().sizes, heads=("pitch", "offset", "duration"),
@@ -41,6 +52,62 @@ def triples_to_fields(ids, encoding: NoteOffsetDurationEncoding) -> np.ndarray:
     "(notes, 3) token ids of `NoteOffsetDurationEncoding` → 0-based (pitch, offset, duration) indices."
     t = np.asarray(ids, np.int64).reshape(-1, 3)
     return np.stack([t[:, 0] - encoding.pitch0, t[:, 1] - encoding.offset0, t[:, 2] - encoding.duration0], 1).astype(np.int32)
+
+# %% ../nbs/A3_seed_models.ipynb #6a939a81
+def lstm_weights(model) -> list[tuple]:
+    "(kernel, recurrent kernel, bias) of each LSTM layer of `model`, in order, as NumPy arrays."
+    return [tuple(np.asarray(w) for w in (l.cell.kernel, l.cell.recurrent_kernel, l.cell.bias))
+            for l in model.layers if type(l).__name__ == "LSTM"]
+
+def _sigmoid(z): return np.exp(-np.logaddexp(0, -z))
+
+def lstm_step(weights, x, state=None):
+    "One step of stacked LSTMs in NumPy: the top layer's output for `x` (batch, features) and the new [(h, c)] of each layer."
+    state = state or [(np.zeros((len(x), r.shape[0]), np.float32),) * 2 for _, r, _ in weights]
+    new = []
+    for (k, r, b), (h, c) in zip(weights, state):
+        i, f, g, o = np.split(x @ k + h @ r + b, 4, axis=-1)                # Keras's gate order
+        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+        x = _sigmoid(o) * np.tanh(c)
+        new.append((x, c))
+    return x, new
+
+# %% ../nbs/A3_seed_models.ipynb #68c78780
+def pick(logits, temperature: float, rng) -> np.ndarray:
+    "One index per row of `logits` (batch, n), drawn at `temperature` (Gumbel-max; 0: the most likely)."
+    if temperature == 0: return logits.argmax(-1)
+    return (logits / temperature + rng.gumbel(size=logits.shape)).argmax(-1)
+
+def _dense(model, name: str): layer = model.get_layer(name); return np.asarray(layer.kernel), np.asarray(layer.bias)
+
+def _steps(encoding, seconds: float, seconds_per_beat: float = 0.5) -> float:
+    "`seconds` of music in steps of `encoding` (an encoding in beats plays at `seconds_per_beat`)."
+    return seconds / (seconds_per_beat if encoding.unit == "beat" else 1) / encoding.step
+
+def _read_primer(primer, width: int, read):
+    "The top output and state after `read` has read every row of `primer` (batch, rows, width)."
+    if np.ndim(primer) < 2 or np.shape(primer)[-2] == 0: raise ValueError("the primer is empty: give each piece at least one row to start from")
+    primer = np.asarray(primer).reshape(-1, np.shape(primer)[-2], width)
+    h, state = None, None
+    for t in range(primer.shape[1]): h, state = read(primer[:, t], state)
+    return h, state
+
+# %% ../nbs/A3_seed_models.ipynb #77fb5e25
+def sample_heads(model, primer, seconds: float = 20.0, temperature: float = 1.0, seed: int = 0,
+                 encoding: NoteOffsetDurationEncoding | None = None, max_notes: int = 5000) -> list[Notes]:
+    "Pieces from a three-head model: it reads each `primer` (batch, notes, 3) of fields, then draws notes for `seconds` (120 beats a minute); Notes in beats, without the primer."
+    enc, rng, w = encoding or NoteOffsetDurationEncoding(), np.random.default_rng(seed), lstm_weights(model)
+    fields = ("pitch", "offset", "duration")
+    emb, heads = [np.asarray(model.get_layer(f"embed_{k}").embeddings) for k in fields], [_dense(model, k) for k in fields]
+    def read(f, state): return lstm_step(w, np.concatenate([e[f[:, i]] for i, e in enumerate(emb)], 1), state)
+    h, state = _read_primer(np.asarray(primer, np.int64), 3, read)
+    steps, out, elapsed = _steps(enc, seconds), [], np.zeros(len(h))
+    while (elapsed < steps).any() and len(out) < max_notes:
+        f = np.stack([pick(h @ k + b, temperature, rng) for k, b in heads], 1)     # the next note's three fields
+        out.append(f); elapsed += f[:, 1]
+        h, state = read(f, state)
+    ids = np.stack(out, 1) + np.array([enc.pitch0, enc.offset0, enc.duration0])
+    return [(n := enc.decode(row))[n.start < steps * enc.step] for row in ids]
 
 # %% ../nbs/A3_seed_models.ipynb #fa8fba67
 def maestro_loss(n_keys: int = 88, harshness: float = 0.05):
@@ -65,3 +132,20 @@ def build_frame_model(n_keys: int = 88, units: int = 128, n_layers: int = 1, dro
     keys = layers.Dense(n_keys, name="key_logits")(h)
     dur = layers.Dense(1, activation="softplus", name="duration")(h)
     return keras.Model(x, layers.Concatenate(name="frame")([keys, dur]), name="frames")
+
+# %% ../nbs/A3_seed_models.ipynb #87433371
+def sample_frames(model, primer, seconds: float = 20.0, temperature: float = 1.0, seed: int = 0,
+                  encoding: MultiHotDurationEncoding | None = None, max_steps: int = 40) -> list[Notes]:
+    "Pieces from a frame model: it reads each `primer` (batch, frames, keys + 1), then draws every key (a coin each) and takes the predicted duration, for `seconds`; without the primer."
+    enc, rng, w = encoding or MultiHotDurationEncoding(step=0.05), np.random.default_rng(seed), lstm_weights(model)
+    (kk, kb), (dk, db) = _dense(model, "key_logits"), _dense(model, "duration")
+    h, state = _read_primer(np.asarray(primer, np.float32), enc.n_keys + 1, lambda f, s: lstm_step(w, f, s))
+    steps, out, elapsed = _steps(enc, seconds), [], np.zeros(len(h))
+    while (elapsed < steps).any():
+        p = _sigmoid((h @ kk + kb) / max(temperature, 1e-6))
+        keys = rng.random(p.shape) < p if temperature else p > 0.5
+        keys[np.arange(len(p)), p.argmax(1)] |= ~keys.any(1)                   # an empty frame strikes its likeliest key
+        d = np.clip(np.round(np.logaddexp(0, h @ dk + db)), 1, max_steps)     # the duration head's softplus, whole steps
+        out.append(np.concatenate([keys, d], 1).astype(np.float32)); elapsed += d[:, 0]
+        h, state = lstm_step(w, out[-1], state)
+    return [(n := enc.decode(row))[n.start < steps * enc.step] for row in np.stack(out, 1)]
