@@ -290,11 +290,12 @@ def train_note_generator(data=None, notes: int = 64, batch_size: int = 32, embed
 # %% ../nbs/08_generator.ipynb #1c78522c
 def held_out_windows(data, split: str = "valid", notes: int = 64, max_windows: int | None = None, seed: int = 0):
     "Windows of `notes` whole notes (non-overlapping) of `data`'s `split` pieces: token ids (n, 3·notes) and composer labels (n,)."
-    from maestro_lessons.sequences import window_index, gather_windows
-    idx = window_index(data.cache.offsets, data.parts[split], 3 * notes)
-    if max_windows and len(idx) > max_windows: idx = idx.sample(max_windows, random_state=seed).sort_index()
-    w = gather_windows(data.cache.tokens, idx.start.values, idx.end.values, 3 * notes, data.cache.pad_id)
-    return w.astype(np.int32), np.asarray(data.cache.labels)[idx.piece.values].astype(np.int32)
+    from maestro_lessons.classifier import clip_windows
+    w, y, _ = clip_windows(data.cache, data.parts[split], notes)        # the classifier's clips: the same cut
+    if max_windows and len(w) > max_windows:
+        keep = np.sort(pd.RangeIndex(len(w)).to_series().sample(max_windows, random_state=seed).to_numpy())
+        w, y = w[keep], y[keep]
+    return w.astype(np.int32), y.astype(np.int32)
 
 def note_nll(gen: Generator, windows, labels, batch_size: int = 64) -> float:
     "Negative log-likelihood in nats per note of `windows` (each row from BOS) when the model is told `labels` are their composers."

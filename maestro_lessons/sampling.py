@@ -17,8 +17,8 @@ from .encodings import NoteOffsetDurationEncoding, PerformanceEncoding
 from .generator import Generator
 
 # %% auto #0
-__all__ = ['classic_generate', 'token_steps', 'token_grammar', 'Sampler', 'repair_tokens', 'primer_tokens', 'generate',
-           'time_steps', 'clip_notes', 'sample_each_epoch', 'loop_period']
+__all__ = ['classic_generate', 'token_steps', 'token_grammar', 'step_seconds', 'Sampler', 'repair_tokens', 'primer_tokens',
+           'generate', 'time_steps', 'clip_notes', 'sample_each_epoch', 'loop_period']
 
 # %% ../nbs/09_sampling.ipynb #98f5a76b
 def _sample_numpy(logits, temperature: float, rng) -> int:
@@ -73,6 +73,11 @@ def token_grammar(encoding, vocab_size: int) -> np.ndarray:
     g[0, [encoding.pad_id, encoding.bos_id, encoding.eos_id]] = False   # never in the training windows
     if "composer" in encoding.layout: g[0, encoding.composer0:] = False
     return g
+
+# %% ../nbs/09_sampling.ipynb #663ca362
+def step_seconds(encoding, seconds_per_beat: float = 0.5) -> float:
+    "The length in seconds of one time step of `encoding` (an encoding in beats plays at `seconds_per_beat`)."
+    return encoding.step * (seconds_per_beat if getattr(encoding, "unit", "second") == "beat" else 1)
 
 # %% ../nbs/09_sampling.ipynb #777ff766
 class Sampler:
@@ -195,8 +200,7 @@ def sample(self: Sampler, prefix, tokens: int | None = None, seconds: float | No
     if self.n_composers and composer is None: raise ValueError(f"this model reads a composer at every step: give composer=0..{self.n_composers - 1}")
     if composer is not None and not 0 <= composer < max(self.n_composers, 1): raise ValueError(f"composer must lie in 0..{max(self.n_composers, 1) - 1}")
     n = int(tokens if tokens is not None else max_tokens)
-    step = self.encoding.step * (seconds_per_beat if getattr(self.encoding, "unit", "second") == "beat" else 1) if self.encoding else 1
-    steps = np.iinfo(np.int32).max if seconds is None else max(1, int(round(seconds / step)))
+    steps = np.iinfo(np.int32).max if seconds is None else max(1, int(round(seconds / step_seconds(self.encoding, seconds_per_beat))))
     out = self._run(tf.constant(np.tile(prefix, (batch, 1))), tf.fill([batch], tf.constant(composer or 0, tf.int32)),
                     n if self.jit else tf.constant(n, tf.int32), tf.constant(steps, tf.int32),
                     tf.constant(max(temperature, 1e-6), tf.float32), tf.constant(top_k or self.vocab_size, tf.int32),
@@ -285,9 +289,7 @@ def generate(gen: Generator, composer: str | None = None, seconds: float | None 
     ids = gen.sampler(jit_compile).sample(np.r_[prefix, head], tokens=tokens, seconds=None if tokens else seconds,
                                           batch=n, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                                           composer=who, seconds_per_beat=spb)
-    beats = getattr(enc, "unit", "second") == "beat"
-    step = enc.step * (spb if beats else 1)
-    start = float(step * time_steps(head, enc)) if include_primer else 0.0
+    start = float(step_seconds(enc, spb) * time_steps(head, enc)) if include_primer else 0.0
     out = []
     for row in ids:
         stream = np.r_[head, row] if include_primer else row
