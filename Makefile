@@ -7,11 +7,12 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha256sum | cu
 
 .PHONY: browser-deps install demo report test check-clean check-export nbdev-test pytest tidy lab docs bench corpus models
 
-# A local virtual environment with the package (editable) and its dev tools; rebuilt when pyproject.toml changes.
+# A local virtual environment with the package (editable), its dev tools and the `scale` extra (Ray, for the scale
+# lesson and its test); rebuilt when pyproject.toml changes.
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip install -q --python $(PY) --compile-bytecode -e ".[dev]"
+	$(BIN)/uv pip install -q --python $(PY) --compile-bytecode -e ".[dev,scale]"
 	# a General-MIDI soundfont renderer for the export lesson's audio, from pip alone: its pyaudio dependency is for live
 	# playback only, so it is installed without dependencies (to_audio falls back to NumPy without it)
 	$(BIN)/uv pip install -q --python $(PY) --no-deps tinysoundfont==0.3.7

@@ -15,9 +15,9 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['COLUMNS', 'NOTE_LIMITS', 'Notes', 'MidiError', 'check_structure', 'pedal_intervals', 'apply_pedal',
-           'tick_to_second_fn', 'read_notes', 'in_seconds', 'read_corpus_stats', 'plot_piano_roll', 'max_polyphony',
-           'same_pitch_overlaps', 'part_count', 'note_checks', 'note_problems', 'check_collection', 'summarize_checks',
-           'plot_note_checks']
+           'tick_to_second_fn', 'read_notes', 'in_seconds', 'merge_unisons', 'read_corpus_stats', 'plot_piano_roll',
+           'max_polyphony', 'same_pitch_overlaps', 'part_count', 'note_checks', 'note_problems', 'check_collection',
+           'summarize_checks', 'plot_note_checks']
 
 # %% ../nbs/02_notes.ipynb #9aa4c5ff
 COLUMNS = ("pitch", "start", "end", "velocity", "program", "track", "is_drum")
@@ -273,6 +273,17 @@ def in_seconds(notes: Notes, tempo: float = 120.0) -> Notes:
     k = round(60e6 / tempo) / 1e6                                    # a MIDI tempo holds whole microseconds per beat
     cols = {c: getattr(notes, c) for c in ("pitch", "velocity", "program", "track", "is_drum")}
     return Notes(**cols, start=notes.start * k, end=notes.end * k, unit="second", meta=dict(notes.meta))
+
+# %% ../nbs/02_notes.ipynb #0c5f3f15
+def merge_unisons(notes: Notes) -> Notes:
+    "`notes` with one note per pitch and onset (unison doublings merged into the longest), sorted by onset and pitch."
+    order = np.lexsort((notes.start - notes.end, notes.pitch, notes.start))        # onset, pitch, the longest first
+    s, p = notes.start[order], notes.pitch[order]
+    first = np.r_[True, (s[1:] != s[:-1]) | (p[1:] != p[:-1])] if len(order) else np.zeros(0, bool)
+    out = notes[order[first]]
+    out.meta["unisons_merged"] = int(len(notes) - first.sum())
+    return out
+
 
 # %% ../nbs/02_notes.ipynb #7d3a9c15
 def read_corpus_stats(manifest, progress: bool = True):

@@ -12,7 +12,7 @@ import os
 import numpy as np
 from fastcore.basics import patch
 
-from .notes import Notes, read_notes, in_seconds
+from .notes import Notes, read_notes, in_seconds, merge_unisons
 from .encodings import NoteOffsetDurationEncoding, PerformanceEncoding
 from .generator import Generator
 
@@ -280,8 +280,8 @@ def generate(gen: Generator, composer: str | None = None, seconds: float | None 
              n: int = 1, seed: int = 0, include_primer: bool = False, max_note: float | None = 5.0,
              jit_compile: bool = False) -> list[Notes]:
     """`n` pieces of `seconds` (or `tokens`) as `composer`, continuing `primer` (a MIDI path, Notes or ids) if given.
-    Notes come back in seconds; `max_note` (seconds) cuts notes longer than that (None: as written); `temperature` None:
-    the generator's own (`meta['temperature']`, chosen by its benchmark for the shipped one), else 1."""
+    Notes come back in seconds, unisons merged (`merge_unisons`); `max_note` (seconds) cuts notes longer than that (None:
+    as written); `temperature` None: the generator's own (`meta['temperature']`, chosen by its benchmark), else 1."""
     enc, spb = gen.encoding, float(gen.meta.get("seconds_per_beat", 0.5))
     if temperature is None: temperature = float(gen.meta.get("temperature", 1.0))
     prefix, who, composer = _start(gen, composer)
@@ -296,6 +296,7 @@ def generate(gen: Generator, composer: str | None = None, seconds: float | None 
         if isinstance(enc, PerformanceEncoding): notes = enc.decode(repair_tokens(stream, enc, max_note=max_note))
         else:
             notes = in_seconds(enc.decode(stream[:len(stream) // 3 * 3]), 60 / spb)    # whole triples; a cut one is dropped
+            notes = merge_unisons(notes)                      # parts in unison, learned from the corpus: one note
             if max_note is not None: notes.end = np.minimum(notes.end, notes.start + max_note)
         if seconds is not None and not tokens: notes = clip_notes(notes, start + seconds)
         notes.meta.update(composer=composer, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,

@@ -7,7 +7,7 @@ Docs: https://maestro-lessons.github.io/maestro_lessons/scale.html.md"""
 # %% ../nbs/13_scale.ipynb #9449f2de
 from __future__ import annotations
 
-import json, os, time
+import hashlib, json, os, time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,8 @@ from .sequences import (TokenWriter, cache_key, cache_settings, check_classes, g
 __all__ = ['CUDNN_RULES', 'SHARD_FORMAT', 'devices', 'precision_policy', 'device_summary', 'use_mixed_precision',
            'cudnn_problems', 'lstm_report', 'check_cudnn', 'strategy_kind', 'strategy', 'worker_configs',
            'distributed_fit', 'fit_resumable', 'augmented_manifest', 'features', 'extract_features', 'build_shards',
-           'ShardCache', 'shard_windows', 'shard_dataset', 'shards_for_replicas']
+           'ShardCache', 'shard_windows', 'shard_dataset', 'shards_for_replicas', 'encode_rows', 'write_shard_rows',
+           'shard_rows', 'ray_session', 'ray_shards', 'piece_digests', 'window_digests', 'ray_train_worker']
 
 # %% ../nbs/13_scale.ipynb #d4dfce2c
 def _ram_gb() -> float | None:
@@ -211,21 +212,41 @@ def _shard_summary(path: Path) -> dict:
     with np.load(path) as z:
         return dict(file=path.name, pieces=len(z["labels"]), tokens=int(z["offsets"][-1]), failed=json.loads(str(z["failed"])))
 
+# %% ../nbs/13_scale.ipynb #cf0630cb
+def _shard_plan(manifest: pd.DataFrame, encoding, classes, root, shard_pieces: int, read_kw: dict, **engine):
+    "The label names, settings, key and folder of a shard cache of `manifest` (`engine` settings join the key)."
+    classes = check_classes(manifest, classes)
+    settings = dict(cache_settings(encoding, classes, **read_kw), shard_format=SHARD_FORMAT, shard_pieces=shard_pieces, **engine)
+    seeds = manifest["augment_seed"].tolist() if "augment_seed" in manifest else [None] * len(manifest)
+    key = cache_key(settings, [f"{i}|{s}" for i, s in zip(manifest["id"].astype(str), seeds)], piece_hashes(manifest))
+    return classes, settings, key, Path(root or cache_dir() / "shards") / key
+
+def _write_index(folder: Path, key: str, settings: dict, encoding, files: int, names, seconds: float, resumed: bool,
+                 **extra) -> "ShardCache":
+    "Summarise the shard files `names` in `folder` (and `extra`) into its `index.json`, written last; the cache, built."
+    shards = [_shard_summary(folder / name) for name in names]
+    index = dict(key=key, settings=settings, dtype=token_dtype(encoding.vocab_size).name, files=files,
+                 shards=[{c: s[c] for c in ("file", "pieces", "tokens")} for s in shards],
+                 failed=[f for s in shards for f in s["failed"]], n_pieces=sum(s["pieces"] for s in shards),
+                 n_tokens=sum(s["tokens"] for s in shards), build_seconds=round(seconds, 2), resumed=resumed, **extra)
+    atomic_file(folder / "index.json", lambda tmp: tmp.write_text(json.dumps(index, indent=1)))
+    cache = ShardCache.load(folder)
+    cache.built = True
+    return cache
+
+
 # %% ../nbs/13_scale.ipynb #799aebca
 def build_shards(manifest: pd.DataFrame, encoding, classes=None, root=None, shard_pieces: int = 512,
                  workers: int | None = None, progress: bool = True, **read_kw) -> "ShardCache":
     "The sharded token cache of `manifest` (augmented rows included): reused, finished, or built on all cores."
     from contextlib import closing
     from tqdm.auto import tqdm
-    classes = check_classes(manifest, classes)
-    settings = dict(cache_settings(encoding, classes, **read_kw), shard_format=SHARD_FORMAT, shard_pieces=shard_pieces)
-    seeds = manifest["augment_seed"].tolist() if "augment_seed" in manifest else [None] * len(manifest)
-    ids, paths, composers = manifest["id"].astype(str).tolist(), manifest["path"].astype(str).tolist(), manifest["composer"].tolist()
-    key = cache_key(settings, [f"{i}|{s}" for i, s in zip(ids, seeds)], piece_hashes(manifest))
-    folder = Path(root or cache_dir() / "shards") / key
+    classes, settings, key, folder = _shard_plan(manifest, encoding, classes, root, shard_pieces, read_kw)
     if (folder / "index.json").exists(): return ShardCache.load(folder)
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(folder)
+    seeds = manifest["augment_seed"].tolist() if "augment_seed" in manifest else [None] * len(manifest)
+    ids, paths, composers = manifest["id"].astype(str).tolist(), manifest["path"].astype(str).tolist(), manifest["composer"].tolist()
     t0, n = time.perf_counter(), len(manifest)
     rows = lambda k: range(k * shard_pieces, min((k + 1) * shard_pieces, n))
     todo = [k for k in range(-(-n // shard_pieces)) if not (folder / _shard_name(k)).exists()]   # resume: skip done shards
@@ -237,16 +258,9 @@ def build_shards(manifest: pd.DataFrame, encoding, classes=None, root=None, shar
             for i in rows(k):
                 writer.add(ids[i], composers[i], paths[i], *next(results)); bar.update()
             _save_shard(folder / _shard_name(k), writer)
-    shards = [_shard_summary(folder / _shard_name(k)) for k in range(-(-n // shard_pieces))]
-    index = dict(key=key, settings=settings, dtype=token_dtype(encoding.vocab_size).name, files=n,
-                 shards=[{c: s[c] for c in ("file", "pieces", "tokens")} for s in shards],
-                 failed=[f for s in shards for f in s["failed"]], n_pieces=sum(s["pieces"] for s in shards),
-                 n_tokens=sum(s["tokens"] for s in shards), build_seconds=round(time.perf_counter() - t0, 2),
-                 resumed=len(todo) < len(shards))
-    atomic_file(folder / "index.json", lambda tmp: tmp.write_text(json.dumps(index, indent=1)))
-    cache = ShardCache.load(folder)
-    cache.built = True
-    return cache
+    names = [_shard_name(k) for k in range(-(-n // shard_pieces))]
+    return _write_index(folder, key, settings, encoding, n, names, time.perf_counter() - t0, len(todo) < len(names))
+
 
 # %% ../nbs/13_scale.ipynb #7c5a3fda
 class ShardCache:
@@ -319,3 +333,126 @@ def shards_for_replicas(cache: ShardCache, global_batch: int, **kw):
         return shard_dataset(cache, batch_size=ctx.get_per_replica_batch_size(global_batch),
                              num_shards=ctx.num_input_pipelines, index=ctx.input_pipeline_id, **kw).repeat()
     return dataset_fn
+
+# %% ../nbs/13_scale.ipynb #611a53b6
+def _engine_rows(manifest: pd.DataFrame, done: set) -> pd.DataFrame:
+    "A row per piece not in `done`: its manifest position, id, composer, path, the file's absolute path, seed (-1: none)."
+    seeds = manifest["augment_seed"] if "augment_seed" in manifest else pd.Series([None] * len(manifest))
+    rows = pd.DataFrame(dict(row=np.arange(len(manifest)), id=manifest["id"].astype(str).to_numpy(),
+                             composer=manifest["composer"].astype(str).to_numpy(), path=manifest["path"].astype(str).to_numpy(),
+                             file=[str(Path(p).absolute()) for p in manifest["path"]],   # a worker's folder is not ours
+                             seed=pd.to_numeric(pd.Series(seeds.to_numpy())).fillna(-1).astype(np.int64).to_numpy()))
+    return rows[~rows["id"].isin(done)].reset_index(drop=True)
+
+def encode_rows(batch: dict, encoding, read_kw: dict) -> dict:
+    "Engine stage 1: each row's token ids (int32 bytes), and why its file can't be read ('' when it can); never raises."
+    tokens, why = [], []
+    for file, seed in zip(batch["file"], batch["seed"]):
+        try: toks, reason = features(file, encoding, read_kw, None if seed < 0 else int(seed))
+        except Exception as e: toks, reason = None, f"{type(e).__name__}: {e}"     # one bad file, never the whole run
+        tokens.append(b"" if toks is None else np.asarray(toks, np.int32).tobytes()); why.append(reason or "")
+    return {**batch, "tokens": np.array(tokens, dtype=object), "why": np.array(why, dtype=object)}
+
+def write_shard_rows(batch: dict, encoding, classes, folder: str) -> dict:
+    "Engine stage 2: these rows as one shard file (`build_shards`' layout and checks), named by its first row."
+    if len(batch["row"]) == 0: return {"file": np.array([], dtype=str)}
+    writer = TokenWriter(encoding, classes)
+    for i in np.argsort(batch["row"]):                                   # manifest order inside the shard
+        piece = (batch["id"][i], batch["composer"][i], batch["path"][i])
+        if batch["why"][i]: writer.add(*piece, None, batch["why"][i]); continue
+        try: writer.add(*piece, np.frombuffer(batch["tokens"][i], np.int32))
+        except ValueError as e: writer.add(*piece, None, str(e))         # tokens the checks refuse: listed, not fatal
+    name = f"shard-r{int(batch['row'].min()):09d}.npz"
+    _save_shard(Path(folder) / name, writer)
+    return {"file": np.array([name])}
+
+def shard_rows(batch: dict, encoding, read_kw: dict, classes, folder: str) -> dict:
+    "The engine's one stage: a shard's worth of rows read, encoded, checked and written; the file and the CPU seconds it took."
+    cpu = time.process_time()
+    out = write_shard_rows(encode_rows(batch, encoding, read_kw), encoding, classes, folder)
+    return {**out, "cpu_s": np.full(len(out["file"]), time.process_time() - cpu)}
+
+
+# %% ../nbs/13_scale.ipynb #cd676065
+def ray_session(address: str | None = None, num_cpus: int | None = None, progress: bool = False, **init_kw):
+    "The `ray` module, connected once per process: to the cluster at `address` (or `$RAY_ADDRESS`), else a local Ray."
+    import logging, ray, ray.data                        # ray.data sets up its logging on import: then ours
+    if not ray.is_initialized():
+        local = address is None and not os.environ.get("RAY_ADDRESS")
+        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR,
+                 **(dict(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False) if local else {}), **init_kw)
+    logging.getLogger("ray.data").setLevel(logging.INFO if progress else logging.ERROR)
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = ctx.print_on_execution_start = progress
+    return ray
+
+def _shard_ids(path: Path) -> set:
+    "The ids of the pieces a shard file holds or lists as failed."
+    with np.load(path) as z: return {str(i) for i in z["ids"]} | {f["id"] for f in json.loads(str(z["failed"]))}
+
+
+# %% ../nbs/13_scale.ipynb #a86b6bdc
+def ray_shards(manifest: pd.DataFrame, encoding, classes=None, root=None, shard_pieces: int = 512, address: str | None = None,
+               num_cpus: int | None = None, block: int = 64, progress: bool = False,
+               **read_kw) -> ShardCache:
+    "`build_shards` on Ray Data: the same checks and shard format, for `shard_dataset`; on this machine or a Ray cluster."
+    from importlib.metadata import version
+    classes, settings, key, folder = _shard_plan(manifest, encoding, classes, root, shard_pieces, read_kw, engine="ray-data")
+    if (folder / "index.json").exists(): return ShardCache.load(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(folder)
+    t0 = time.perf_counter()
+    done = set().union(*(_shard_ids(p) for p in folder.glob("shard-r*.npz")))   # resume: pieces already in shards
+    rows = _engine_rows(manifest, done)
+    work = 0.0
+    if len(rows):
+        ray = ray_session(address, num_cpus, progress)
+        ds = ray.data.from_pandas([rows[i:i + block] for i in range(0, len(rows), block)])   # small blocks: many tasks to share
+        ds = ds.map_batches(shard_rows, batch_size=shard_pieces, batch_format="numpy",
+                            fn_kwargs=dict(encoding=encoding, read_kw=settings["read"], classes=classes, folder=str(folder)))
+        work = sum(float(r["cpu_s"]) for r in ds.take_all())              # runs it: the files are its output
+    names = sorted(p.name for p in folder.glob("shard-r*.npz"))
+    return _write_index(folder, key, settings, encoding, len(manifest), names, time.perf_counter() - t0, bool(done),
+                        engine=dict(name="ray-data", ray=version("ray"), work_cpu_s=round(work, 2)))
+
+
+# %% ../nbs/13_scale.ipynb #02091200
+def piece_digests(cache: ShardCache) -> dict:
+    "id → SHA-256 of that piece's token ids, over all shards: equal for two caches that tokenised every piece alike."
+    out = {}
+    for k in range(len(cache.shard_paths)):
+        s = cache.shard(k)
+        for i, a, b in zip(s["ids"], s["offsets"][:-1], s["offsets"][1:]):
+            out[str(i)] = hashlib.sha256(s["tokens"][a:b].tobytes()).hexdigest()
+    return out
+
+def window_digests(cache: ShardCache, length: int = 256, extra: int = 1) -> list[str]:
+    "The SHA-256 of every (label, window) `shard_windows` cuts, sorted: the same list for the same windows in any order."
+    out = []
+    for path in cache.shard_paths:
+        for windows, labels in shard_windows(path, length, extra, pad_id=cache.pad_id):
+            out += [hashlib.sha256(np.int32(y).tobytes() + w.tobytes()).hexdigest() for w, y in zip(windows, labels)]
+    return sorted(out)
+
+
+# %% ../nbs/13_scale.ipynb #cb3d01c6
+def ray_train_worker(config: dict):
+    "A worker of Ray Train's `TensorflowTrainer`: the plain multi-worker recipe (`strategy`, `shards_for_replicas`, `distributed_fit`)."
+    import keras, ray.train
+    strat = strategy()                                    # Ray Train wrote this worker's TF_CONFIG before calling us
+    cache = ShardCache.load(config["shards"])
+    vocab, length = cache.index["settings"]["vocab_size"], config["length"]
+    keras.utils.set_random_seed(0)                        # the same initial weights on every worker
+    with strat.scope():
+        model = keras.Sequential([keras.Input((length,)), keras.layers.Embedding(vocab, 8),
+                                  keras.layers.LSTM(16, return_sequences=True), keras.layers.Dense(vocab)])
+        model.compile(keras.optimizers.Adam(1e-2))
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
+    make = shards_for_replicas(cache, config["global_batch"], length=length, kind="lm", seed=1)
+    losses = distributed_fit(model, make, loss, config["global_batch"], config["steps"], config["epochs"], strat)
+    tf_config = json.loads(os.environ["TF_CONFIG"])
+    seen = dict(tf_config=tf_config, replicas=strat.num_replicas_in_sync, losses=losses,
+                weights=float(sum(np.abs(w).astype(np.float64).sum() for w in model.get_weights())))   # equal on every worker
+    Path(config["out"], f"worker-{tf_config['task']['index']}.json").write_text(json.dumps(seen))
+    ray.train.report(dict(loss=losses[-1]))
+
