@@ -49,8 +49,9 @@ check-export: install
 nbdev-test: install
 	$(BIN)/nbdev-test --n-workers 2
 
+# on every core (pytest-xdist), each test file in one worker so that its module fixtures are made once
 pytest: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 tidy: install
 	$(BIN)/nbdev-clean && $(BIN)/nbdev-export && $(PY) tools/make_readme.py

@@ -11,9 +11,10 @@ import argparse, json, os, sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['BUNDLED', 'OPEN_SET', 'quiet_tensorflow', 'add_collection', 'read_collection', 'collection_report', 'splittable',
-           'cmd_report', 'cmd_train_classifier', 'cmd_train_generator', 'verdicts', 'composer_accuracy', 'cmd_classify',
-           'primer_piece', 'generator_folder', 'cmd_generate', 'cmd_demo', 'cmd_judge', 'parser', 'main']
+__all__ = ['BUNDLED', 'REPRESENTATIONS', 'OPEN_SET', 'quiet_tensorflow', 'add_collection', 'read_collection', 'collection_report',
+           'splittable', 'cmd_report', 'cmd_train_classifier', 'cmd_train_generator', 'verdicts', 'composer_accuracy',
+           'cmd_classify', 'primer_piece', 'generator_folder', 'cmd_generate', 'cmd_demo', 'cmd_judge', 'parser',
+           'main']
 
 # %% ../nbs/A2_cli.ipynb #c0a1b2c4
 def quiet_tensorflow() -> None:
@@ -107,22 +108,32 @@ def cmd_train_classifier(args) -> int:
     return 0
 
 # %% ../nbs/A2_cli.ipynb #f1c0a010
+REPRESENTATIONS = dict(notes="notes as (pitch, offset, duration) triples in beats: for scores, no note can hang",
+                       events="performance events (NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY): for performances")
+
 def cmd_train_generator(args) -> int:
-    "`maestro train generator`: train a composer-conditioned generator and save it."
+    "`maestro train generator`: train a composer-conditioned generator (note triples or performance events) and save it."
     from maestro_lessons.corpus import load_manifest
     from maestro_lessons.generator import composer_sample
     manifest, name = read_collection(args)
     pieces = composer_sample(load_manifest() if manifest is None else manifest, args.pieces or None, args.seed)
     collection_report(args, pieces, name)
     pieces = splittable(pieces, name)
+    kind = args.representation if args.representation != "auto" else "events" if args.maestro_csv else "notes"
+    print(f"representation: {REPRESENTATIONS[kind]}", flush=True)
     quiet_tensorflow()
     from maestro_lessons.files import models_dir
-    from maestro_lessons.generator import train_on_corpus
-    gen = train_on_corpus(pieces, per_composer=None, length=args.length, batch_size=args.batch_size,
-                          units=args.units, n_layers=args.layers, epochs=args.epochs, steps_per_epoch=args.steps or None,
-                          minutes=args.minutes, folder=args.out, seed=args.seed, verbose=1 if args.verbose else 2)
+    from maestro_lessons.generator import train_note_generator, train_on_corpus
+    common = dict(batch_size=args.batch_size, units=args.units, n_layers=args.layers, epochs=args.epochs, seed=args.seed,
+                  steps_per_epoch=args.steps or None, minutes=args.minutes, folder=args.out, verbose=1 if args.verbose else 2)
+    if kind == "notes":
+        from maestro_lessons.classifier import clip_data
+        data = clip_data(pieces, composers=sorted(pieces.composer.unique()), max_pieces={}, seed=args.seed)
+        gen = train_note_generator(data, notes=max(2, (args.length or 192) // 3), **common)
+    else: gen = train_on_corpus(pieces, per_composer=None, length=args.length or 256, **common)
     print(f"{gen}\nsaved to {args.out or models_dir('generator')} (best val_loss {gen.meta['val_loss']:.3f})")
     return 0
+
 
 # %% ../nbs/A2_cli.ipynb #f1c0a006
 OPEN_SET = ("nearest", "probability", "distance")   # the columns of a classifier that may say "none of these"
@@ -337,7 +348,10 @@ def _add_train_generator(kinds) -> None:
     t = kinds.add_parser("generator", help="train a composer-conditioned LSTM generator")
     add_collection(t)
     t.add_argument("--pieces", type=int, default=200, help="at most this many pieces per composer (0: all)")
-    t.add_argument("--length", type=int, default=256, help="window length in tokens")
+    t.add_argument("--representation", choices=("auto", "notes", "events"), default="auto",
+                   help="notes: (pitch, offset, duration) triples, for scores; events: performance events, for performances "
+                        "(default auto: events for a MAESTRO CSV, else notes)")
+    t.add_argument("--length", type=int, help="window length in tokens (default: 192 = 64 notes of 3 tokens, or 256 events)")
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--units", type=int, default=256)
     t.add_argument("--layers", type=int, default=2)

@@ -48,9 +48,11 @@ def test_report_on_missing_folder_is_a_clear_error(tmp_path):
           max_traditional=10, notes=32, stride=16, units=[8, 16], bidirectional=True, heads=2, transpose=3,
           weight_power=1.0, epochs=1, steps_per_epoch=4, seed=1, out="o")),
     (["train", "generator", "--folder", "f", "--pieces", "3", "--length", "64", "--batch-size", "8", "--units", "16",
-      "--layers", "1", "--epochs", "2", "--steps", "0", "--minutes", "0.5", "--seed", "2", "--out", "g", "--verbose"],
+      "--layers", "1", "--epochs", "2", "--steps", "0", "--minutes", "0.5", "--seed", "2", "--out", "g", "--verbose",
+      "--representation", "events"],
      dict(func=cli.cmd_train_generator, folder="f", pieces=3, length=64, batch_size=8, units=16, layers=1, epochs=2,
-          steps=0, minutes=0.5, seed=2, out="g", verbose=True)),
+          steps=0, minutes=0.5, seed=2, out="g", verbose=True, representation="events")),
+    (["train", "generator"], dict(func=cli.cmd_train_generator, representation="auto", length=None)),
     (["classify", "a.mid", "b.mid", "--json", "--bundle", "b"],
      dict(func=cli.cmd_classify, files=["a.mid", "b.mid"], json=True, bundle="b", folder=None, maestro_csv=None)),
     (["classify", "--folder", "f", "--no-report"],
@@ -299,3 +301,20 @@ def test_a_generator_named_with_model_wins_over_the_shipped_one(shipped, tiny_ge
     out = capsys.readouterr().out
     assert f"Generator: {tiny_generator} (named by --model)" in out and str(shipped) not in out
     assert len(written(tmp_path / "p.mid", 1)[0]) > 0
+
+def test_train_generator_on_scores_learns_notes_that_cannot_hang(tmp_path, monkeypatch, capsys):
+    "For a folder or the bundled corpus (scores) the default is note triples; what it saves writes notes with their own ends."
+    import json
+    from maestro_lessons.notes import read_notes
+    monkeypatch.setenv("MAESTRO_CACHE", str(tmp_path / "cache"))
+    g = tmp_path / "g"
+    assert cli.main(["train", "generator", "--pieces", "3", "--length", "48", "--units", "8", "--layers", "1", "--epochs", "1",
+                     "--steps", "2", "--no-report", "--out", str(g)]) == 0
+    assert "representation: notes as (pitch, offset, duration) triples" in capsys.readouterr().out
+    info = json.loads((g / "generator.json").read_text())
+    assert info["encoding"]["name"] == "note_triples" and info["meta"]["notes"] == 16
+    assert "Bach" in info["meta"]["composers"] and "Haydn" not in info["meta"]["composers"]      # too few works to split
+    assert cli.main(["generate", "--model", str(g), "--composer", "bach", "--seconds", "6", "--max-note", "none",
+                     "--out", str(tmp_path / "p.mid")]) == 0
+    notes = read_notes(tmp_path / "p.mid")
+    assert len(notes) > 0 and (notes.end > notes.start).all()
