@@ -18,8 +18,8 @@ from .notes import MidiError, Notes, read_notes
 # %% auto #0
 __all__ = ['EXPECTED', 'message', 'friendly_error', 'static_html', 'snapshot', 'fig_png', 'png_bytes', 'wav_bytes', 'midi_bytes',
            'download_link', 'piece_card', 'find_generators', 'generator_choices', 'quick_generator', 'quick_classifier',
-           'read_upload', 'notes_from_upload', 'generate_tab', 'probability_chart', 'predict_upload', 'classify_tab',
-           'Stepper', 'distribution_chart', 'step_tab', 'studio']
+           'read_upload', 'notes_from_upload', 'generate_tab', 'probability_chart', 'predict_upload',
+           'default_classifier_folder', 'classify_tab', 'Stepper', 'distribution_chart', 'step_tab', 'studio']
 
 # %% ../nbs/12_studio.ipynb #4a3d5f33
 def message(text: str, kind: str = "error") -> "widgets.HTML":
@@ -282,15 +282,22 @@ def predict_upload(clf, name: str, data: bytes) -> dict[str, float]:
 
 # %% ../nbs/12_studio.ipynb #427dade5
 def _get_classifier(box):
-    "The tab's classifier: the given one, or loaded from its bundle folder (trained there first if it holds none)."
+    "The tab's classifier: the given one, or its folder's (calibrated if it has a refusal rule; trained there if none)."
     from maestro_lessons.classifier import load_classifier
+    from maestro_lessons.trust import load_trusted
     state = box.state
     if state["clf"] is None:
         if not (state["path"] / "settings.json").exists():
             box.guess.value = "<i>No classifier bundle found: training a quick one (a minute or two)…</i>"
             quick_classifier(state["path"])
-        state["clf"] = load_classifier(state["path"])
+        trusted = (state["path"] / "trust.json").is_file()
+        state["clf"] = load_trusted(state["path"]) if trusted else load_classifier(state["path"])
     return state["clf"]
+
+def _verdict(result: dict) -> tuple[dict, str]:
+    "Probabilities, most probable first, and the composer to name: a calibrated classifier's answer may be 'none of these'."
+    if "probabilities" not in result: return result, next(iter(result))
+    return dict(sorted(result["probabilities"].items(), key=lambda kv: -kv[1])), result["composer"]
 
 def _classify_click(box, manifest):
     "Classify the uploaded file (or the corpus piece named) and show the guess and the chart of probabilities."
@@ -303,15 +310,21 @@ def _classify_click(box, manifest):
             if len(rows) == 0: raise ValueError(f"no corpus piece with id {box.piece.value!r}")
             name, probs = box.piece.value.strip(), _get_classifier(box).predict_midi(rows.path.iloc[0])
         else: raise ValueError("upload a MIDI file or type a corpus id first")
+        probs, said = _verdict(probs)
         top, p = next(iter(probs.items()))
         box.chart.value, box.chart.layout.visibility = probability_chart(probs, name), "visible"
-        box.probabilities = probs
-        box.guess.value = (f'<span class="maestro-guess">{html.escape(name)}: sounds like <b>{html.escape(top)}</b> '
-                           f'({p:.0%})</span>')
+        box.probabilities, box.said = probs, said
+        told = f"<b>{html.escape(said)}</b> " + (f"({p:.0%})" if said == top else f"(nearest: {html.escape(top)}, {p:.0%})")
+        box.guess.value = f'<span class="maestro-guess">{html.escape(name)}: sounds like {told}</span>'
     except Exception as e: box.guess.value = friendly_error(e).value
     finally: box.button.disabled = False
 
 # %% ../nbs/12_studio.ipynb #bd528a3d
+def default_classifier_folder() -> Path:
+    "The classifier the studio uses unless told: the shipped one (calibrated, it may say none of these), else yours."
+    shipped = shipped_dir("classifier")
+    return shipped if (shipped / "settings.json").is_file() else models_dir("composer-classifier")
+
 def classify_tab(classifier=None, manifest=None) -> "widgets.VBox":
     "Upload a MIDI (or pick a corpus piece) and see who the classifier thinks wrote it; `classifier`: a classifier or a bundle folder."
     import ipywidgets as widgets
@@ -324,9 +337,9 @@ def classify_tab(classifier=None, manifest=None) -> "widgets.VBox":
     guess = widgets.HTML()
     chart = widgets.Image(format="png", layout={"width": "420px", "visibility": "hidden"})
     box = widgets.VBox([widgets.HBox([upload, piece, button]), guess, chart])
-    state = {"clf": given, "path": None if given else Path(classifier or models_dir("composer-classifier"))}
+    state = {"clf": given, "path": None if given else Path(classifier or default_classifier_folder())}
     for k, v in dict(upload=upload, piece=piece, button=button, guess=guess, chart=chart, state=state).items(): setattr(box, k, v)
-    box.click, box.probabilities = (lambda _=None: _classify_click(box, manifest)), None
+    box.click, box.probabilities, box.said = (lambda _=None: _classify_click(box, manifest)), None, None
     def on_upload(change):                       # the latest choice wins: an upload clears the typed id, and back
         if change["new"]: piece.value = ""
     def on_piece(change):
