@@ -345,13 +345,13 @@ def _engine_rows(manifest: pd.DataFrame, done: set) -> pd.DataFrame:
     return rows[~rows["id"].isin(done)].reset_index(drop=True)
 
 def encode_rows(batch: dict, encoding, read_kw: dict) -> dict:
-    "Engine stage 1: each row's token ids (int32 bytes), and why its file can't be read ('' when it can); never raises."
-    tokens, why = [], []
-    for file, seed in zip(batch["file"], batch["seed"]):
-        try: toks, reason = features(file, encoding, read_kw, None if seed < 0 else int(seed))
-        except Exception as e: toks, reason = None, f"{type(e).__name__}: {e}"     # one bad file, never the whole run
-        tokens.append(b"" if toks is None else np.asarray(toks, np.int32).tobytes()); why.append(reason or "")
-    return {**batch, "tokens": np.array(tokens, dtype=object), "why": np.array(why, dtype=object)}
+    "Engine stage 1: each row's token ids (None when its file can't be read) and why not ('' when it can); never raises."
+    tokens, why = np.empty(len(batch["file"]), dtype=object), []         # one array per row, whatever their lengths
+    for k, (file, seed) in enumerate(zip(batch["file"], batch["seed"])):
+        try: tokens[k], reason = features(file, encoding, read_kw, None if seed < 0 else int(seed))
+        except Exception as e: tokens[k], reason = None, f"{type(e).__name__}: {e}"     # one bad file, never the whole run
+        why.append(reason or "")
+    return {**batch, "tokens": tokens, "why": np.array(why, dtype=object)}
 
 def write_shard_rows(batch: dict, encoding, classes, folder: str) -> dict:
     "Engine stage 2: these rows as one shard file (`build_shards`' layout and checks), named by its first row."
@@ -360,7 +360,7 @@ def write_shard_rows(batch: dict, encoding, classes, folder: str) -> dict:
     for i in np.argsort(batch["row"]):                                   # manifest order inside the shard
         piece = (batch["id"][i], batch["composer"][i], batch["path"][i])
         if batch["why"][i]: writer.add(*piece, None, batch["why"][i]); continue
-        try: writer.add(*piece, np.frombuffer(batch["tokens"][i], np.int32))
+        try: writer.add(*piece, batch["tokens"][i])
         except ValueError as e: writer.add(*piece, None, str(e))         # tokens the checks refuse: listed, not fatal
     name = f"shard-r{int(batch['row'].min()):09d}.npz"
     _save_shard(Path(folder) / name, writer)
