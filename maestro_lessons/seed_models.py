@@ -12,7 +12,7 @@ import numpy as np
 from .notes import Notes
 from .encodings import NoteChordEncoding, NoteOffsetDurationEncoding, MultiHotDurationEncoding, SPECIALS
 from .generator import build_generator
-from .sampling import Sampler
+from .sampling import Sampler, step_seconds
 
 # %% auto #0
 __all__ = ['build_note_chord_model', 'sample_note_chord', 'build_note_offset_duration', 'triples_to_fields', 'lstm_weights',
@@ -80,10 +80,6 @@ def pick(logits, temperature: float, rng) -> np.ndarray:
 
 def _dense(model, name: str): layer = model.get_layer(name); return np.asarray(layer.kernel), np.asarray(layer.bias)
 
-def _steps(encoding, seconds: float, seconds_per_beat: float = 0.5) -> float:
-    "`seconds` of music in steps of `encoding` (an encoding in beats plays at `seconds_per_beat`)."
-    return seconds / (seconds_per_beat if encoding.unit == "beat" else 1) / encoding.step
-
 def _read_primer(primer, width: int, read):
     "The top output and state after `read` has read every row of `primer` (batch, rows, width)."
     if np.ndim(primer) < 2 or np.shape(primer)[-2] == 0: raise ValueError("the primer is empty: give each piece at least one row to start from")
@@ -101,7 +97,7 @@ def sample_heads(model, primer, seconds: float = 20.0, temperature: float = 1.0,
     emb, heads = [np.asarray(model.get_layer(f"embed_{k}").embeddings) for k in fields], [_dense(model, k) for k in fields]
     def read(f, state): return lstm_step(w, np.concatenate([e[f[:, i]] for i, e in enumerate(emb)], 1), state)
     h, state = _read_primer(np.asarray(primer, np.int64), 3, read)
-    steps, out, elapsed = _steps(enc, seconds), [], np.zeros(len(h))
+    steps, out, elapsed = seconds / step_seconds(enc), [], np.zeros(len(h))
     while (elapsed < steps).any() and len(out) < max_notes:
         f = np.stack([pick(h @ k + b, temperature, rng) for k, b in heads], 1)     # the next note's three fields
         out.append(f); elapsed += f[:, 1]
@@ -140,7 +136,7 @@ def sample_frames(model, primer, seconds: float = 20.0, temperature: float = 1.0
     enc, rng, w = encoding or MultiHotDurationEncoding(step=0.05), np.random.default_rng(seed), lstm_weights(model)
     (kk, kb), (dk, db) = _dense(model, "key_logits"), _dense(model, "duration")
     h, state = _read_primer(np.asarray(primer, np.float32), enc.n_keys + 1, lambda f, s: lstm_step(w, f, s))
-    steps, out, elapsed = _steps(enc, seconds), [], np.zeros(len(h))
+    steps, out, elapsed = seconds / step_seconds(enc), [], np.zeros(len(h))
     while (elapsed < steps).any():
         p = _sigmoid((h @ kk + kb) / max(temperature, 1e-6))
         keys = rng.random(p.shape) < p if temperature else p > 0.5
