@@ -2,6 +2,7 @@
 """Building and reading the sharded token cache as the corpus grows ×1, ×5, ×20: files/s and peak memory.
 
     python benchmarks/scale.py [--sizes 1 5 20] [--workers N] [--read-batches 300] [--out benchmarks/results/scale.json]
+    python benchmarks/scale.py --engine [--sizes 1 5]
 
 ×k is the bundled corpus (12,785 files) followed by k − 1 augmented copies of every piece (the encodings lesson's
 `augment`: pitch shift, time stretch, velocity jitter, a different seed per copy), so ×20 is 255,700
@@ -36,7 +37,7 @@ import argparse, json, os, resource, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "benchmarks" / "results" / "scale.json"
+RESULTS = ROOT / "benchmarks" / "results"
 
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024          # Linux: kilobytes
@@ -184,8 +185,7 @@ def engine_main(a):
     result = dict(command=" ".join(["python benchmarks/scale.py", *sys.argv[1:]]), date=time.strftime("%Y-%m-%d"), cpus=os.cpu_count(),
                   workers=a.workers, load_average_before=round(load_before, 2), load_average_after=round(os.getloadavg()[0], 2),
                   resolution=res, sizes=rows, figures=figures)
-    out = a.out if a.out != DEFAULT_OUT else ROOT / "benchmarks" / "results" / "scale_engine.json"
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    a.out.write_text(json.dumps(result, indent=1) + "\n")
     print(" ".join(f"{k}={v}" for k, v in figures.items()))
 
 def main():
@@ -194,8 +194,9 @@ def main():
     ap.add_argument("--engine", action="store_true", help="compare the process pool with the Ray Data pipeline")
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--read-batches", type=int, default=300)
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--out", type=Path, help="the JSON to write (default: benchmarks/results/scale.json, or scale_engine.json with --engine)")
     a = ap.parse_args()
+    a.out = a.out or RESULTS / ("scale_engine.json" if a.engine else "scale.json")
     if a.engine:
         a.sizes = a.sizes or [1, 5]
         return engine_main(a)
