@@ -15,7 +15,10 @@ Targets (issue 11): critic agreement >= 0.8 overall and >= 0.6 per composer; mea
 composer-feature below 0.5; no note longer than the composer's longest real note; 0 identical pieces.
 `--control` judges a second set made by the same model with the composer input shuffled (each piece is written with the
 composer of a random permutation of all the pieces' composers, and judged as the composer asked): conditioning works when
-the control's critic agreement is clearly lower. `--write` writes the figures to `models/generator/metrics.json` (beside
+the control's critic agreement is clearly lower. The critic is also played real excerpts of the same length from the
+shipped classifier's validation and test pieces (`critic_ceiling`): a composer whose real excerpts it names rightly less
+often than `MIN_CEILING` (0.6) keeps its figure but is not counted in the overall agreement (`uncounted=`; the last line
+also gives `critic_all=`, every composer counted). `--write` writes the figures to `models/generator/metrics.json` (beside
 the shipped model) and `benchmarks/results/generation_quality.json` (which the lessons load).
 The last line holds the figures.
 """
@@ -145,9 +148,15 @@ def main(argv=None) -> int:
     empty, figures = write_set(gen, plan, out, args), {}
     r = judge(out)
     show(r, "as asked")
+    from maestro_lessons.judging import critic_ceiling, critic_pieces
+    from maestro_lessons.trust import load_trusted
+    real_test = critic_ceiling(load_trusted(), critic_pieces("test"), args.seconds)
+    print(f"the critic on real excerpts of {args.seconds:g} s (validation pieces: counts or not; test pieces: reported)\n"
+          f"{pd.DataFrame(dict(valid=r['ceiling'].rate, test=real_test.rate)).round(2).to_string()}\n")
     figures["model"] = dict(model=shown_path(folder), per_composer=args.pieces, seconds=args.seconds, seed=args.seed,
                             temperature=args.temperature, top_p=args.top_p, empty=empty, **r["summary"],
                             per_composer_table=r["composers"].reset_index().to_dict("records"))
+    figures["critic_on_real"] = {split: t.reset_index().to_dict("records") for split, t in (("valid", r["ceiling"]), ("test", real_test))}
     if choice: figures["temperature_choice"] = choice
     line = summary_line(r["summary"]) + f" empty={empty} temperature={args.temperature:g}"
     if args.control:

@@ -11,8 +11,9 @@ import json, os, sys, time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['corpus_report', 'json_ready', 'shipped_generator', 'describe', 'write_pieces', 'judge_set', 'demo_critic', 'run_demo',
-           'side_by_side', 'critic_by_composer', 'print_summary']
+__all__ = ['QUICK_LR', 'QUICK_TEMPERATURE', 'corpus_report', 'json_ready', 'shipped_generator', 'describe', 'write_pieces',
+           'judge_set', 'demo_critic', 'keep_temperature', 'run_demo', 'side_by_side', 'critic_by_composer',
+           'print_summary']
 
 # %% ../nbs/demo.ipynb #d1a2b3c5
 def _print_split(manifest, stats) -> None:
@@ -130,6 +131,19 @@ def demo_critic(quick_bundle) -> tuple:
     return load_trusted(quick_bundle), Path(quick_bundle)
 
 # %% ../nbs/demo.ipynb #930553d5
+QUICK_LR = 3e-3            # benchmarks/quick_generator.py: the learning rate with the lower validation loss in the demo's minutes
+QUICK_TEMPERATURE = 0.6    # and the temperature it chose for that model, on training pieces
+
+def keep_temperature(gen, folder, temperature: float, chosen_by: str):
+    "Record `temperature` as the default of the generator `gen` saved in `folder` (its `generator.json` and `gen.meta`); return `gen`."
+    from maestro_lessons.files import atomic_file
+    f = Path(folder) / "generator.json"
+    info = json.loads(f.read_text())
+    info["meta"].update(temperature=temperature, temperature_chosen_by=chosen_by)
+    atomic_file(f, lambda tmp: Path(tmp).write_text(json.dumps(info, indent=1)))
+    gen.meta.update(temperature=temperature, temperature_chosen_by=chosen_by)
+    return gen
+
 def _quick_models(out, data, timed, generator_minutes, classifier_epochs, classifier_steps, generator_units, seed) -> tuple:
     "Train the quick classifier and the quick note generator (on `data`, the classifier lesson's pieces and split) into `out/models`; return the classifier's bundle folder and the generator."
     from maestro_lessons.classifier import train_classifier
@@ -138,8 +152,8 @@ def _quick_models(out, data, timed, generator_minutes, classifier_epochs, classi
                    epochs=classifier_epochs, steps_per_epoch=classifier_steps, verbose=2, seed=seed)
     gen = timed("generator_s", "quick generator", train_note_generator, data, notes=64, units=generator_units,
                 n_layers=2, epochs=100, steps_per_epoch=100, minutes=generator_minutes, folder=out / "models" / "generator",
-                seed=seed, verbose=2)
-    return bundle, gen
+                seed=seed, lr=QUICK_LR, verbose=2)
+    return bundle, keep_temperature(gen, out / "models" / "generator", QUICK_TEMPERATURE, "benchmarks/quick_generator.py")
 
 def _write_and_judge(name, gen, folder, out, timed, critic, real, n, seconds, temperature, top_p, seed) -> dict:
     "Write `n` pieces per composer of `gen` into `out/name` (emptied first) and judge them: the generator's entry in metrics.json."
@@ -201,6 +215,8 @@ def side_by_side(metrics: dict) -> "pd.DataFrame":
         s = g["summary"]
         cols[name] = {"pieces": s["pieces"], "critic agrees [95 %]": (f"{_f(s['critic_agree'])} [{_f(s['critic_low'])}, "
                       f"{_f(s['critic_high'])}]" if s["critic_pieces"] else "not judged"),
+                      "not counted (critic cannot judge)": ", ".join(s.get("uncounted") or []) or "-",
+                      "critic agrees, every composer": _f(s.get("critic_all", s["critic_agree"])),
                       "realism (1: like real)": _f(s["realism"]), "worst feature": f"{s['worst_at']} {_f(s['worst'])}",
                       "longest note s": f"{_f(s['max_note_s'])} ({s['notes_over_real']} over real)",
                       "identical pieces": s["identical"], "longest copy (notes)": s["longest_copy_notes"]}
@@ -210,7 +226,8 @@ def critic_by_composer(metrics: dict) -> "pd.DataFrame":
     "Per composer and generator: how many of its pieces the critic heard as the composer asked."
     import pandas as pd
     return pd.DataFrame({name: {r["composer"]: "not judged" if r["critic_agree"] is None else
-                                f"{round(r['critic_agree'] * r['pieces'])} of {r['pieces']}" for r in g["by_composer"]}
+                                f"{round(r['critic_agree'] * r['pieces'])} of {r['pieces']}"
+                                + ("" if r.get("critic_counted", True) else " (not counted)") for r in g["by_composer"]}
                          for name, g in metrics["generators"].items()}).fillna("-").rename_axis("critic hears")
 
 # %% ../nbs/demo.ipynb #d3e0a008

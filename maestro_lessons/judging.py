@@ -7,7 +7,7 @@ Docs: https://maestro-lessons.github.io/maestro_lessons/judging.html.md"""
 # %% ../nbs/10_judging.ipynb #d5105fe5
 from __future__ import annotations
 
-import re, tempfile
+import functools, re, tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +15,17 @@ import pandas as pd
 
 from .corpus import load_manifest, MIDI_SUFFIXES
 from .notes import Notes, read_notes, MidiError
-from .trust import load_trusted, proportion_interval
+from .trust import load_trusted, proportion_interval, NONE_OF_THESE
+from .files import read_json, shipped_dir
 from .generator import Generator
 from .sampling import generate, clip_notes
 
 # %% auto #0
-__all__ = ['FEATURES', 'RESOLUTION', 'GAP', 'music_stats', 'stats_table', 'RunIndex', 'longest_shared_run', 'compare_with_real',
-           'real_pieces', 'plot_stats', 'critic_scores', 'top_line', 'note_features', 'feature_table', 'bandwidth',
-           'density', 'overlap_area', 'ceiling', 'overlap_table', 'realism', 'copy_tokens', 'copy_index',
-           'longest_copy', 'piece_hash', 'identical_groups', 'critic_verdict', 'critic_agreement', 'generated_files',
+__all__ = ['FEATURES', 'RESOLUTION', 'GAP', 'MIN_CEILING', 'music_stats', 'stats_table', 'RunIndex', 'longest_shared_run',
+           'compare_with_real', 'real_pieces', 'plot_stats', 'critic_scores', 'top_line', 'note_features',
+           'feature_table', 'bandwidth', 'density', 'overlap_area', 'ceiling', 'overlap_table', 'realism',
+           'copy_tokens', 'copy_index', 'longest_copy', 'piece_hash', 'identical_groups', 'critic_verdict',
+           'critic_agreement', 'critic_pieces', 'real_excerpts', 'critic_ceiling', 'bundle_ceiling', 'generated_files',
            'real_by_composer', 'judge', 'summary_line', 'report_table', 'plot_overlap']
 
 # %% ../nbs/10_judging.ipynb #b3d88d6f
@@ -273,16 +275,54 @@ def critic_verdict(critic, piece) -> str:
         piece = Notes(piece.pitch, piece.start * 2, piece.end * 2, piece.velocity, unit="beat")   # 120 bpm, as write_midi
     return critic.predict_notes(piece)["composer"]
 
-def critic_agreement(asked, heard, classes) -> pd.DataFrame:
-    "Per composer asked: pieces, agreements (a refusal does not agree), rate and 95 % Wilson interval; 'not judged' if unknown to the critic."
+def critic_agreement(asked, heard, classes, uncounted=()) -> pd.DataFrame:
+    """Per composer asked: pieces, agreements (a refusal does not agree), rate and 95 % Wilson interval; 'not judged' if
+    unknown to the critic. Composers in `uncounted` keep their rate but are left out of 'all' (`judged` False)."""
     d = pd.DataFrame(dict(asked=list(asked), agree=np.asarray(heard) == np.asarray(asked)))
     rows = {}
-    for c, g in [*d.groupby("asked"), ("all", d[d.asked.isin(classes)])]:
+    for c, g in [*d.groupby("asked"), ("all", d[d.asked.isin(classes) & ~d.asked.isin(list(uncounted))])]:
         if c != "all" and c not in classes: rows[c] = dict(pieces=len(g), agree=np.nan, rate=np.nan, low=np.nan, high=np.nan, judged=False); continue
         k, n = int(g.agree.sum()), len(g)
         lo, hi = proportion_interval(k, n) if n else (np.nan, np.nan)
-        rows[c] = dict(pieces=n, agree=k, rate=k / n if n else np.nan, low=lo, high=hi, judged=True)
+        rows[c] = dict(pieces=n, agree=k, rate=k / n if n else np.nan, low=lo, high=hi, judged=c not in uncounted)
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("composer")
+
+# %% ../nbs/10_judging.ipynb #512b579b
+def critic_pieces(split: str = "valid", folder=None) -> dict[str, list[str]]:
+    "{composer: [MIDI paths]} of one split ('train', 'valid', 'test') of the pieces the classifier bundle in `folder` (default: the shipped one) was fitted on."
+    folder = Path(folder) if folder else shipped_dir("classifier")
+    record = read_json(folder / "corpus.json", f"classifier bundle {folder}")
+    if split not in record: raise ValueError(f"classifier bundle {folder}: corpus.json has no split {split!r} (it has {sorted(record)})")
+    ids = {r["id"] for r in record[split]}
+    m = load_manifest()
+    m = m[m.id.isin(ids)]
+    return {c: list(g.path) for c, g in m.groupby("composer")}
+
+def real_excerpts(paths, seconds: float, n: int, read: dict, rng) -> list[Notes]:
+    "`n` excerpts of `seconds` (in beats at 120 bpm) from random places of the pieces at `paths`, read with `read`, cycled when fewer."
+    pieces = [p for p in (read_notes(path, **read) for path in paths) if len(p)]
+    beats, out = seconds * 2, []
+    for i in range(n if pieces else 0):
+        p = pieces[i % len(pieces)]
+        start = rng.uniform(0, max(0.0, float(p.end.max()) - beats))
+        keep = (p.start >= start) & (p.start < start + beats)
+        out.append(Notes(p.pitch[keep], p.start[keep] - start, np.minimum(p.end[keep], start + beats) - start, p.velocity[keep], unit=p.unit))
+    return out
+
+def critic_ceiling(critic, pieces: dict, seconds: float = 20.0, excerpts: int = 20, seed: int = 0) -> pd.DataFrame:
+    """The critic's agreement (`critic_agreement`'s table) on `excerpts` real excerpts of `seconds` per composer of `pieces`
+    ({composer: [MIDI paths]} it was not trained on): the most a generator of such excerpts can score with this critic."""
+    rng, asked, heard = np.random.default_rng(seed), [], []
+    read = {**critic.classifier.settings["read"], "unit": "beat"}
+    for c in sorted(pieces):
+        for ex in real_excerpts(pieces[c], seconds, excerpts, read, rng):
+            asked.append(c); heard.append(critic.predict_notes(ex)["composer"] if len(ex) else NONE_OF_THESE)
+    return critic_agreement(asked, heard, list(critic.classes))
+
+@functools.lru_cache(maxsize=8)
+def bundle_ceiling(folder: str, seconds: float = 20.0, excerpts: int = 20, seed: int = 0) -> pd.DataFrame:
+    "`critic_ceiling` of the calibrated classifier bundle in `folder` on its own validation pieces (computed once per length)."
+    return critic_ceiling(load_trusted(folder), critic_pieces("valid", folder), seconds, excerpts, seed)
 
 # %% ../nbs/10_judging.ipynb #c5e6dd37
 def generated_files(folder) -> dict[str, list[Path]]:
@@ -323,15 +363,26 @@ def _read_generated(generated, canon: dict):
     return pieces, sources, errors
 
 # %% ../nbs/10_judging.ipynb #283aa444
+MIN_CEILING = 0.6        # a composer whose real excerpts the critic names rightly less often is not counted
+
 def judge(generated, real=None, critic=None, seconds: float | None = None, max_real: int = 200, splits: int = 10,
-          seed: int = 0) -> dict:
-    "Judge generated pieces (a folder, or {composer: [Notes or MIDI paths]}) against `real` ones, with `critic` (None: the shipped classifier; False: none)."
+          seed: int = 0, ceiling=None) -> dict:
+    """Judge generated pieces (a folder, or {composer: [Notes or MIDI paths]}) against `real` ones, with `critic` (None: the
+    shipped classifier; False: none). `ceiling`: the critic's agreement on real excerpts (`critic_ceiling`; None: the
+    critic's own, `bundle_ceiling`, if it was loaded from a bundle; False: none); a composer whose real excerpts the
+    critic names rightly less than `MIN_CEILING` of the time keeps its rate but is not counted in the overall agreement."""
     real = load_manifest() if real is None else real
     known = sorted(set(real.composer) if isinstance(real, pd.DataFrame) else real)
     pieces, sources, errors = _read_generated(generated, {c.lower(): c for c in known})
     if not pieces: raise ValueError("nothing to judge: " + ("; ".join(errors) or "no pieces"))
     if critic is None: critic = load_trusted()
+    folder = getattr(critic, "folder", None) if critic else None
+    if ceiling is None and folder is not None and (Path(folder) / "corpus.json").is_file():
+        length = np.median([p.duration for ps in pieces.values() for p in ps.values()])
+        ceiling = bundle_ceiling(str(folder), float(max(1.0, round(length))))
+    ceiling = False if ceiling is None else ceiling
     classes = list(critic.classes) if critic else []
+    uncounted = [c for c in pieces if ceiling is not False and c in ceiling.index and ceiling.loc[c, "rate"] < MIN_CEILING]
     refs = real_by_composer(real, pieces)
     twins = {n for g in identical_groups({n: p for ps in pieces.values() for n, p in ps.items()}) for n in g}
     rows = []
@@ -344,48 +395,63 @@ def judge(generated, real=None, critic=None, seconds: float | None = None, max_r
                              critic=critic_verdict(critic, sources[name]) if c in classes and len(notes) else None))
     table = pd.DataFrame(rows)
     overlap = overlap_table({c: list(ps.values()) for c, ps in pieces.items()}, refs, seconds, max_real, splits, seed)
-    agree = critic_agreement(table.composer, table.critic, classes)
-    return dict(composers=_composer_table(table, overlap, agree, refs), overlap=overlap, pieces=table,
-                summary=_summary(table, overlap, agree, refs), errors=errors)
+    agree = critic_agreement(table.composer, table.critic, classes, uncounted)
+    ceiling = None if ceiling is False else ceiling
+    return dict(composers=_composer_table(table, overlap, agree, refs, ceiling), overlap=overlap, pieces=table,
+                summary=_summary(table, overlap, agree, refs, uncounted), ceiling=ceiling, errors=errors)
 
 # %% ../nbs/10_judging.ipynb #5ad0ea09
 def _real_longest(refs: dict) -> dict:
     "The longest note of the real pieces of each composer (s)."
     return {c: max((float((p.end - p.start).max()) for p in ps if len(p)), default=np.nan) for c, ps in refs.items()}
 
-def _composer_table(table, overlap, agree, refs) -> pd.DataFrame:
-    "One row per composer: critic agreement and interval, realism and worst feature, longest note, longest copy, identical pieces."
+def _composer_table(table, overlap, agree, refs, ceiling=None) -> pd.DataFrame:
+    """One row per composer: critic agreement and interval (counted or not), the critic's agreement on real excerpts, realism
+    and worst feature, longest note, longest copy, identical pieces."""
     longest, rows = _real_longest(refs), {}
     for c, g in table.groupby("composer"):
         a, o = agree.loc[c], overlap.loc[c].dropna()
-        rows[c] = dict(pieces=len(g), critic_agree=a.rate, critic_low=a.low, critic_high=a.high, realism=realism(overlap.loc[[c]])["realism"],
+        real = ceiling.loc[c, "rate"] if ceiling is not None and c in ceiling.index else np.nan
+        rows[c] = dict(pieces=len(g), critic_agree=a.rate, critic_low=a.low, critic_high=a.high, critic_counted=bool(a.judged),
+                       critic_real=real, realism=realism(overlap.loc[[c]])["realism"],
                        worst_feature=o.idxmin() if len(o) else None, worst=o.min() if len(o) else np.nan,
                        longest_note_s=g.longest_note_s.max(), real_longest_note_s=longest[c],
                        over_real=int((g.longest_note_s > longest[c] + 1e-6).sum()), longest_copy_notes=int(g.copy_notes.max()),
                        identical=int(g.identical.sum()))
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("composer")
 
-def _summary(table, overlap, agree, refs) -> dict:
-    "The figures of the last line: critic agreement (all judged pieces), realism, worst, longest note, identical pieces, longest copy."
+def _summary(table, overlap, agree, refs, uncounted=()) -> dict:
+    """The figures of the last line: critic agreement (pieces of the counted composers; `critic_all`: of every composer the
+    critic knows), realism, worst, longest note, identical pieces, longest copy."""
     a, longest = agree.loc["all"], _real_longest(refs)
+    known = agree[agree.index != "all"].dropna(subset=["rate"])
+    every = known.agree.sum() / known.pieces.sum() if len(known) else np.nan
     over = int(sum((g.longest_note_s > longest[c] + 1e-6).sum() for c, g in table.groupby("composer")))
-    return dict(critic_agree=a.rate, critic_low=a.low, critic_high=a.high, critic_pieces=int(a.pieces), **realism(overlap),
+    return dict(critic_agree=a.rate, critic_low=a.low, critic_high=a.high, critic_pieces=int(a.pieces), critic_all=float(every),
+                uncounted=list(uncounted), **realism(overlap),
                 max_note_s=float(table.longest_note_s.max()), notes_over_real=over, identical=int(table.identical.sum()),
                 longest_copy_notes=int(table.copy_notes.max()), pieces=len(table))
 
 def summary_line(s: dict) -> str:
     "The last line of `maestro judge` and the quality benchmark, from `judge(...)['summary']`."
     critic = (f"{s['critic_agree']:.3f} [{s['critic_low']:.3f}, {s['critic_high']:.3f}]" if s["critic_pieces"] else "nan (not judged)")
+    uncounted = s.get("uncounted") or []
+    extra = f" critic_all={s['critic_all']:.3f} uncounted={','.join(uncounted)}" if uncounted else ""
     return (f"critic_agree={critic} realism={s['realism']:.3f} worst={s['worst']:.3f} ({s['worst_at']}) "
             f"max_note_s={s['max_note_s']:.2f} ({s['notes_over_real']} of {s['pieces']} over their composer's longest real note) "
-            f"identical={s['identical']} longest_copy_notes={s['longest_copy_notes']}")
+            f"identical={s['identical']} longest_copy_notes={s['longest_copy_notes']}" + extra)
 
 # %% ../nbs/10_judging.ipynb #9ba674f5
 def report_table(result: dict) -> pd.DataFrame:
     "The per-composer table of a `judge` result as text: critic agreement with its interval, realism, worst feature, longest note, copies, identical pieces."
     t = result["composers"]
-    def critic(r): return "not judged" if pd.isna(r.critic_agree) else f"{r.critic_agree:.2f} [{r.critic_low:.2f}, {r.critic_high:.2f}]"
-    return pd.DataFrame({"pieces": t.pieces, "critic agrees [95 %]": [critic(r) for r in t.itertuples()],
+    counted = t.critic_counted if "critic_counted" in t else pd.Series(True, t.index)
+    real = t.critic_real if "critic_real" in t else pd.Series(np.nan, t.index)
+    def critic(r, n):
+        if pd.isna(r.critic_agree): return "not judged"
+        return f"{r.critic_agree:.2f} [{r.critic_low:.2f}, {r.critic_high:.2f}]" + ("" if n else " not counted")
+    return pd.DataFrame({"pieces": t.pieces, "critic agrees [95 %]": [critic(r, n) for r, n in zip(t.itertuples(), counted)],
+                         "critic on real": ["-" if pd.isna(v) else f"{v:.2f}" for v in real],
                          "realism": t.realism.round(2), "worst feature": [f"{f} {w:.2f}" if isinstance(f, str) else "-" for f, w in zip(t.worst_feature, t.worst)],
                          "longest note s (real)": [f"{g:.2f} ({r:.2f})" for g, r in zip(t.longest_note_s, t.real_longest_note_s)],
                          "longest copy (notes)": t.longest_copy_notes, "identical": t.identical}, index=t.index)

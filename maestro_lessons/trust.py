@@ -129,6 +129,7 @@ class TrustedClassifier:
     neighbours: Neighbours
     threshold: float
     accept: float = 0.95
+    folder: Path | None = None                                        # the bundle it was loaded from
 
     @property
     def classes(self) -> list: return self.classifier.classes
@@ -196,7 +197,7 @@ def load_trusted(path=None) -> TrustedClassifier:
         raise ValueError(f"{where}: trust.json has format {info.get('format')}; this package reads format {TRUST_FORMAT}")
     try: train = np.load(path / "trust.npz")["train"].astype(np.float64)
     except Exception as e: raise ValueError(f"{where}: cannot read trust.npz ({type(e).__name__}: {e})") from None
-    return TrustedClassifier(clf, info["temperature"], Neighbours(train, info["k"]), info["threshold"], info["accept"])
+    return TrustedClassifier(clf, info["temperature"], Neighbours(train, info["k"]), info["threshold"], info["accept"], path)
 
 # %% ../nbs/07_trust.ipynb #5af5bc1d
 def classify_files(files, classifier=None) -> tuple[pd.DataFrame, list[str]]:
