@@ -74,15 +74,6 @@ def choose_temperature(gen, temperatures, args) -> dict:
                 real="the classifier's training pieces", rows=rows)
 
 
-def store_temperature(folder: Path, choice: dict) -> Path:
-    "Record the chosen temperature in the generator's own `generator.json` (its `meta`), the default of `generate`."
-    f = folder / "generator.json"
-    info = json.loads(f.read_text())
-    info["meta"].update(temperature=choice["chosen"], temperature_chosen_by="benchmarks/generation_quality.py --choose")
-    tmp = f.with_name(".generator.json.part"); tmp.write_text(json.dumps(info, indent=1)); tmp.replace(f)
-    return f
-
-
 def write_example(out: Path, folder: Path, composer: str = "bach") -> Path:
     "The first judged piece of `composer` beside the model, as MIDI and as a piano-roll picture (the README shows it)."
     import shutil
@@ -178,7 +169,10 @@ def main(argv=None) -> int:
                  [root / "benchmarks" / "results" / "generation_quality.json"]:
             f.write_text(json.dumps(figures, indent=1, default=float)); print(f"wrote {f}")
         if is_shipped: print(f"wrote {write_example(out, shipped_dir('generator'))}")
-        if is_shipped and choice: print(f"wrote {store_temperature(folder, choice)}")
+        if is_shipped and choice:
+            from maestro_lessons.demo import keep_temperature      # the generator's own default, as the demo records its quick one's
+            keep_temperature(gen, folder, choice["chosen"], "benchmarks/generation_quality.py --choose")
+            print(f"wrote {folder / 'generator.json'}")
     print(line)
     return 0
 

@@ -380,9 +380,9 @@ def judge(generated, real=None, critic=None, seconds: float | None = None, max_r
     if ceiling is None and folder is not None and (Path(folder) / "corpus.json").is_file():
         length = np.median([p.duration for ps in pieces.values() for p in ps.values()])
         ceiling = bundle_ceiling(str(folder), float(max(1.0, round(length))))
-    ceiling = False if ceiling is None else ceiling
+    ceiling = None if ceiling is False else ceiling
     classes = list(critic.classes) if critic else []
-    uncounted = [c for c in pieces if ceiling is not False and c in ceiling.index and ceiling.loc[c, "rate"] < MIN_CEILING]
+    uncounted = [] if ceiling is None else [c for c in pieces if c in ceiling.index and ceiling.loc[c, "rate"] < MIN_CEILING]
     refs = real_by_composer(real, pieces)
     twins = {n for g in identical_groups({n: p for ps in pieces.values() for n, p in ps.items()}) for n in g}
     rows = []
@@ -396,7 +396,6 @@ def judge(generated, real=None, critic=None, seconds: float | None = None, max_r
     table = pd.DataFrame(rows)
     overlap = overlap_table({c: list(ps.values()) for c, ps in pieces.items()}, refs, seconds, max_real, splits, seed)
     agree = critic_agreement(table.composer, table.critic, classes, uncounted)
-    ceiling = None if ceiling is False else ceiling
     return dict(composers=_composer_table(table, overlap, agree, refs, ceiling), overlap=overlap, pieces=table,
                 summary=_summary(table, overlap, agree, refs, uncounted), ceiling=ceiling, errors=errors)
 
