@@ -11,9 +11,9 @@ import json, os, sys, time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['QUICK_LR', 'QUICK_TEMPERATURE', 'corpus_report', 'json_ready', 'shipped_generator', 'describe', 'write_pieces',
-           'judge_set', 'demo_critic', 'keep_temperature', 'run_demo', 'side_by_side', 'critic_by_composer',
-           'print_summary']
+__all__ = ['QUICK_LR', 'QUICK_POWER', 'QUICK_TEMPERATURE', 'corpus_report', 'json_ready', 'shipped_generator', 'describe',
+           'write_pieces', 'judge_set', 'demo_critic', 'keep_temperature', 'run_demo', 'side_by_side',
+           'critic_by_composer', 'print_summary']
 
 # %% ../nbs/demo.ipynb #d1a2b3c5
 def _print_split(manifest, stats) -> None:
@@ -132,6 +132,7 @@ def demo_critic(quick_bundle) -> tuple:
 
 # %% ../nbs/demo.ipynb #930553d5
 QUICK_LR = 3e-3            # benchmarks/quick_generator.py: the learning rate with the lower validation loss in the demo's minutes
+QUICK_POWER = 0.5          # and the composer balance of its training windows (count ** power; 1: as in the data)
 QUICK_TEMPERATURE = 0.6    # and the temperature it chose for that model, on training pieces
 
 def keep_temperature(gen, folder, temperature: float, chosen_by: str):
@@ -152,7 +153,7 @@ def _quick_models(out, data, timed, generator_minutes, classifier_epochs, classi
                    epochs=classifier_epochs, steps_per_epoch=classifier_steps, verbose=2, seed=seed)
     gen = timed("generator_s", "quick generator", train_note_generator, data, notes=64, units=generator_units,
                 n_layers=2, epochs=100, steps_per_epoch=100, minutes=generator_minutes, folder=out / "models" / "generator",
-                seed=seed, lr=QUICK_LR, verbose=2)
+                seed=seed, lr=QUICK_LR, composer_power=QUICK_POWER, verbose=2)
     return bundle, keep_temperature(gen, out / "models" / "generator", QUICK_TEMPERATURE, "benchmarks/quick_generator.py")
 
 def _write_and_judge(name, gen, folder, out, timed, critic, real, n, seconds, temperature, top_p, seed) -> dict:

@@ -21,7 +21,8 @@ from .encodings import PerformanceEncoding, encoding_from_config
 __all__ = ['GENERATOR_FORMAT', 'fit_budget', 'composer_sample', 'generator_encoding', 'composer_lm_dataset', 'composer_ids_of',
            'build_generator', 'masked_accuracy', 'compile_generator', 'time_budget', 'train_generator', 'Generator',
            'save_generator', 'load_generator', 'evaluate_generator', 'sequence_nll', 'train_on_corpus',
-           'train_note_generator', 'held_out_windows', 'note_nll', 'unigram_nll', 'conditioning_effect']
+           'train_note_generator', 'held_out_windows', 'note_nll', 'unigram_nll', 'conditioning_effect',
+           'composer_shares']
 
 # %% ../nbs/08_generator.ipynb #046cf8cf
 def fit_budget(full: int, test: int = 1) -> int:
@@ -43,10 +44,11 @@ def generator_encoding(composers, **kw) -> PerformanceEncoding:
 # %% ../nbs/08_generator.ipynb #b03262b3
 def composer_lm_dataset(cache, pieces, composer_ids, length: int = 256, stride: int | None = None,
                         batch_size: int = 32, shuffle: bool = True, seed: int = 0, drop_remainder: bool = False,
-                        conditioned: bool = False):
+                        conditioned: bool = False, composer_power: float | None = None):
     """Batches (inputs, targets), both (batch, length) int32: inputs = the start token of the window's composer
     (`composer_ids`, in label order) + window[:-1], targets = window. `conditioned`: inputs are (tokens, composers),
-    the composer's label repeated at every position, for a model that reads the composer at every step."""
+    the composer's label repeated at every position, for a model that reads the composer at every step. `composer_power`:
+    each composer's windows drawn as often as their count ** power (endlessly; 1: as in the data, 0: every composer alike)."""
     import tensorflow as tf
     from maestro_lessons.sequences import window_index, _tf_windows, _window_dataset
     table = tf.constant(np.asarray(composer_ids, np.int32))      # cache label → start token id
@@ -59,7 +61,7 @@ def composer_lm_dataset(cache, pieces, composer_ids, length: int = 256, stride: 
         x = tf.concat([tf.gather(table, y)[:, None], w[:, :-1]], axis=1)
         if conditioned: x = (x, tf.broadcast_to(tf.cast(y, tf.int32)[:, None], tf.shape(x)))
         return x, w
-    return _window_dataset(cache, idx, make, batch_size, shuffle, seed, drop_remainder)
+    return _window_dataset(cache, idx, make, batch_size, shuffle, seed, drop_remainder, composer_power)
 
 def composer_ids_of(cache, encoding) -> list[int]:
     "The composer token id of each class of `cache`, in label order."
@@ -118,20 +120,37 @@ def time_budget(minutes: float):
     return TimeBudget()
 
 # %% ../nbs/08_generator.ipynb #87090255
+def _set_lr(lr: float):
+    "A Keras callback that sets the optimizer's learning rate when training begins (after a resumed run restored its own)."
+    import keras
+
+    class SetLR(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None): self.model.optimizer.learning_rate.assign(lr)
+    return SetLR()
+
+def _best_so_far(log: Path, monitor: str) -> float | None:
+    "The best (lowest) `monitor` value of a training log, or None when there is none yet."
+    if not log.is_file(): return None
+    values = pd.read_csv(log).get(monitor)
+    return None if values is None or values.dropna().empty else float(values.min())
+
 def train_generator(model, train_ds, valid_ds=None, encoding=None, epochs: int = 10, folder=None, patience: int = 3,
                     steps_per_epoch: int | None = None, validation_steps: int | None = None, minutes: float | None = None,
                     lr: float = 1e-3, callbacks=(), verbose: int = 1, resume: bool = False):
     """Compile and fit `model`; early stopping, checkpoints and a training log (`training.csv`) in `folder`, a time
-    budget, extra `callbacks`; `resume`: a stopped run in `folder` goes on from its last finished epoch. Returns the History."""
+    budget, extra `callbacks`; `resume`: a stopped run in `folder` goes on from its last finished epoch, at learning rate
+    `lr`, its checkpoint replaced only by a better epoch than the log's best. Returns the History."""
     import keras
     compile_generator(model, lr, pad_id=getattr(encoding, "pad_id", 0))
     monitor = "val_loss" if valid_ds is not None else "loss"
     cbs = [keras.callbacks.EarlyStopping(monitor, patience=patience, restore_best_weights=True), *callbacks]
     if folder is not None:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        cbs.append(keras.callbacks.ModelCheckpoint(str(Path(folder) / "checkpoint.keras"), monitor=monitor, save_best_only=True))
+        best = _best_so_far(Path(folder) / "training.csv", monitor) if resume else None
+        cbs.append(keras.callbacks.ModelCheckpoint(str(Path(folder) / "checkpoint.keras"), monitor=monitor, save_best_only=True,
+                                                   initial_value_threshold=best))
         cbs.append(keras.callbacks.CSVLogger(str(Path(folder) / "training.csv"), append=resume))
-        if resume: cbs.append(keras.callbacks.BackupAndRestore(str(Path(folder) / "backup")))
+        if resume: cbs += [keras.callbacks.BackupAndRestore(str(Path(folder) / "backup")), _set_lr(lr)]
     if minutes: cbs.append(time_budget(minutes))
     return model.fit(train_ds, validation_data=valid_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
                      validation_steps=validation_steps, callbacks=cbs, verbose=verbose)
@@ -256,10 +275,11 @@ def train_note_generator(data=None, notes: int = 64, batch_size: int = 32, embed
                          n_layers: int = 2, dropout: float = 0.2, composer_dim: int = 16, epochs: int = 30,
                          steps_per_epoch: int | None = None, validation_steps: int | None = None, minutes: float | None = None,
                          patience: int = 3, folder=None, seed: int = 0, seconds_per_beat: float = 0.5, lr: float = 1e-3,
-                         callbacks=(), resume: bool = False, verbose: int = 1) -> Generator:
+                         callbacks=(), resume: bool = False, verbose: int = 1, composer_power: float | None = None) -> Generator:
     """A composer-conditioned generator of notes as (pitch, offset, duration) triples, trained on the classifier
     lesson's pieces and split (`data`, default `clip_data()`): every note carries its own duration, so none can hang.
-    Windows of `notes` notes, every `notes // 2`; the composer reaches the network at every step; saved in `folder`."""
+    Windows of `notes` notes, every `notes // 2`; the composer reaches the network at every step; `composer_power`: composers drawn as often as
+    their windows' count ** power (`composer_lm_dataset`); saved in `folder`."""
     import keras
     from maestro_lessons.classifier import clip_data
     from maestro_lessons.sequences import window_index
@@ -267,7 +287,8 @@ def train_note_generator(data=None, notes: int = 64, batch_size: int = 32, embed
     enc, cache, length = data.encoding, data.cache, 3 * notes
     start = [enc.bos_id] * len(cache.classes)                   # the composer comes in by its own input, not a token
     stride = 3 * max(1, notes // 2)
-    train = composer_lm_dataset(cache, data.parts["train"], start, length, stride, batch_size, seed=seed, conditioned=True)
+    train = composer_lm_dataset(cache, data.parts["train"], start, length, stride, batch_size, seed=seed, conditioned=True,
+                                composer_power=composer_power)
     valid = composer_lm_dataset(cache, data.parts["valid"], start, length, batch_size=batch_size, shuffle=False, conditioned=True)
     steps_per_epoch = steps_per_epoch or -(-len(window_index(cache.offsets, data.parts["train"], length, stride)) // batch_size)
     keras.utils.set_random_seed(seed)
@@ -281,7 +302,8 @@ def train_note_generator(data=None, notes: int = 64, batch_size: int = 32, embed
     meta = dict(composers=list(cache.classes), seconds_per_beat=seconds_per_beat, notes=notes, pieces=len(data.manifest),
                 train_pieces=len(data.parts["train"]), valid_pieces=len(data.parts["valid"]), epochs=len(h["loss"]),
                 val_loss=float(min(h["val_loss"])), val_nll_per_note=3 * float(min(h["val_loss"])), seed=seed,
-                cache=cache.key, train_s=round(time.perf_counter() - t0, 1), trained=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+                composer_power=composer_power, cache=cache.key, train_s=round(time.perf_counter() - t0, 1),
+                trained=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     gen = Generator(model, enc, meta)
     save_generator(gen, folder)
     return gen
@@ -327,4 +349,16 @@ def conditioning_effect(gen: Generator, data, split: str = "valid", notes: int =
     wrong = (y + rng.integers(1, k, len(y))) % k if k > 1 else y
     return dict(split=split, windows=len(w), true=note_nll(gen, w, y), shuffled=note_nll(gen, w, rng.permutation(y)),
                 wrong=note_nll(gen, w, wrong.astype(np.int32)), unigram=unigram_nll(data, w))
+
+
+# %% ../nbs/08_generator.ipynb #8459a225
+def composer_shares(data, notes: int = 64, powers=(1, 0.5, 0)) -> pd.DataFrame:
+    """Each composer's training windows (`notes` notes every `notes // 2`, as `train_note_generator` cuts them) and the share
+    of the batches they get when drawn as often as their count ** power, for each of `powers` (1: as in the data)."""
+    from maestro_lessons.sequences import window_index
+    idx = window_index(data.cache.offsets, data.parts["train"], 3 * notes, 3 * max(1, notes // 2), min_tokens=1)
+    counts = pd.Series(np.asarray(data.cache.labels)[idx.piece.values]).value_counts().sort_index()
+    counts.index = [data.cache.classes[i] for i in counts.index]
+    shares = {f"power {p:g}": counts ** float(p) / (counts ** float(p)).sum() for p in powers}
+    return pd.DataFrame(dict(windows=counts, **shares)).rename_axis("composer")
 

@@ -285,20 +285,33 @@ def _tf_windows(tokens, starts, ends, length: int, pad_id: int):
     x = tf.gather(tokens, tf.minimum(pos, tf.cast(tf.shape(tokens, out_type=tf.int64)[0] - 1, tf.int64)))
     return tf.where(pos < ends[:, None], tf.cast(x, tf.int32), tf.constant(pad_id, tf.int32))
 
+def _row_dataset(rows: np.ndarray, shuffle: bool, seed: int, power: float | None = None):
+    """Index rows (start, end, label), one small tensor per window: in order, shuffled, or (`power`, with `shuffle`) drawn
+    endlessly, each label's windows together as often as count ** `power` says (1: as in the data, 0: every label alike)."""
+    import tensorflow as tf
+    if power is None or not shuffle:
+        ds = tf.data.Dataset.from_tensor_slices(rows)
+        return ds.shuffle(max(len(rows), 1), seed=seed, reshuffle_each_iteration=True) if shuffle else ds
+    labels, counts = np.unique(rows[:, 2], return_counts=True)
+    weights = counts ** float(power) / (counts ** float(power)).sum()
+    parts = [tf.data.Dataset.from_tensor_slices(rows[rows[:, 2] == k]).shuffle(int(n), seed=seed + int(k)).repeat()
+             for k, n in zip(labels, counts)]
+    return tf.data.Dataset.sample_from_datasets(parts, weights=weights.tolist(), seed=seed)
+
 def _window_dataset(cache: TokenCache, idx: pd.DataFrame, make, batch_size: int, shuffle: bool, seed: int,
-                    drop_remainder: bool):
-    "Index rows (start, end, label), shuffled and batched, mapped by `make` to tensors, prefetched."
+                    drop_remainder: bool, power: float | None = None):
+    "Index rows (start, end, label), shuffled (or drawn by label with `power`) and batched, mapped by `make` to tensors, prefetched."
     import tensorflow as tf
     rows = np.stack([idx.start, idx.end, np.asarray(cache.labels)[idx.piece]], 1).astype(np.int64).reshape(-1, 3)
-    ds = tf.data.Dataset.from_tensor_slices(rows)            # one small tensor per window: (start, end, label)
-    if shuffle: ds = ds.shuffle(max(len(rows), 1), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = _row_dataset(rows, shuffle, seed, power).batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(lambda b: make(b[:, 0], b[:, 1], tf.cast(b[:, 2], tf.int32)), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()                    # no graph rewrites: they would copy the captured tokens
     options.experimental_optimization.apply_default_optimizations = False
     return ds.with_options(options)
 
+
+# %% ../nbs/04_sequences.ipynb #21b241d0
 def classifier_dataset(cache: TokenCache, pieces, length: int = 2048, stride: int | None = None, batch_size: int = 32,
                        shuffle: bool = True, seed: int = 0, drop_remainder: bool = False):
     "A tf.data.Dataset of batches (windows (batch, length) int32, composer ids (batch,)) from `pieces`."
@@ -316,6 +329,7 @@ def lm_dataset(cache: TokenCache, pieces, length: int = 256, stride: int | None 
         w = _tf_windows(tokens, s, e, length + 1, pad)
         return w[:, :-1], w[:, 1:]
     return _window_dataset(cache, idx, make, batch_size, shuffle, seed, drop_remainder)
+
 
 # %% ../nbs/04_sequences.ipynb #8eb08cf4
 def class_weights(labels) -> dict[int, float]:

@@ -2,7 +2,7 @@
 """Re-create the models shipped in `models/` (`make models`): resumable, final weights only.
 
     python models/recipe.py classifier [--work DIR] [--epochs 12]
-    python models/recipe.py generator [--work DIR] [--epochs 40] [--units 256]
+    python models/recipe.py generator [--work DIR] [--epochs 40] [--units 256] [--lr LR] [--finish]
 
 **classifier** — the composer classifier of the classifier lesson (event LSTM of 128 units over 64-note clips of
 Bach, Beethoven, Monteverdi, Palestrina and Traditional; split by work, seed 0), trained three times with class weights
@@ -20,7 +20,9 @@ pieces and split (so the critic never heard the generator's validation or test p
 validation loss. The run checkpoints every epoch in the work folder (`models-work/generator/`) and a stopped run resumes
 from its last finished epoch. The finished bundle is copied to `models/generator/` (no optimizer state) with its training
 log, curves and corpus record; `benchmarks/generation_quality.py` then judges it and writes its figures beside it.
-`--finish` ships the best epoch of a stopped run (its best-validation checkpoint) without training further.
+`--finish` ships the best epoch of a stopped run (its best-validation checkpoint) without training further. `--lr`: the
+learning rate from the next epoch on (default: the run's last one; 0.001 for a new run); the run folder keeps each change
+(`learning_rates.json`), and the bundle's `generator.json` records them.
 """
 import argparse, json, os, shutil, sys, time
 from pathlib import Path
@@ -100,8 +102,20 @@ def classifier(args) -> None:
     print(f"wrote {out} and {res}")
 
 
-def finish_from_checkpoint(work: Path, data) -> None:
-    "Ship the best epoch so far of a stopped run (`--finish`): its checkpoint (best validation loss) and training log."
+def learning_rates(run: Path, lr: float | None = None) -> list:
+    "The learning rates of the run in `run` ([{from_epoch, lr}], `learning_rates.json`); with `lr`, record it for the next epoch first."
+    f, done = run / "learning_rates.json", run / "training.csv"
+    if f.is_file(): rates = json.loads(f.read_text())
+    else: rates = [dict(from_epoch=1, lr=1e-3)] if done.is_file() else []          # runs older than the record: 1e-3
+    if lr is not None and (not rates or rates[-1]["lr"] != lr):
+        import pandas as pd
+        rates.append(dict(from_epoch=(len(pd.read_csv(done)) if done.is_file() else 0) + 1, lr=lr))
+        run.mkdir(parents=True, exist_ok=True); f.write_text(json.dumps(rates, indent=1))
+    return rates
+
+
+def finish_from_checkpoint(work: Path, data, finished_early: bool = True) -> None:
+    "Ship the best epoch of a run (`--finish`: of a stopped one): its checkpoint (best validation loss) and training log."
     import keras, pandas as pd
     from maestro_lessons.generator import Generator, save_generator
     run = work / "run"
@@ -111,7 +125,8 @@ def finish_from_checkpoint(work: Path, data) -> None:
     meta = dict(composers=list(data.classes), seconds_per_beat=0.5, notes=64, pieces=len(data.manifest),
                 train_pieces=len(data.parts["train"]), valid_pieces=len(data.parts["valid"]), epochs=len(log),
                 best_epoch=int(log.val_loss.idxmin()) + 1, val_loss=float(log.val_loss.min()),
-                val_nll_per_note=3 * float(log.val_loss.min()), seed=0, cache=data.cache.key, finished_early=True,
+                val_nll_per_note=3 * float(log.val_loss.min()), seed=0, cache=data.cache.key, finished_early=finished_early,
+                learning_rates=learning_rates(run),
                 trained=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime((run / "checkpoint.keras").stat().st_mtime)))
     final = keras.Model(m.inputs, m.outputs, name=m.name)           # the same layers, no optimizer state
     save_generator(Generator(final, data.encoding, meta), work / "bundle")
@@ -119,9 +134,8 @@ def finish_from_checkpoint(work: Path, data) -> None:
 
 def generator(args) -> None:
     from maestro_lessons.classifier import clip_data
-    from maestro_lessons.generator import train_note_generator, load_generator, save_generator, Generator
+    from maestro_lessons.generator import train_note_generator, load_generator
     from maestro_lessons.trust import corpus_record
-    import keras
     work = Path(args.work) if args.work else None
     if work is None:
         from maestro_lessons.files import cache_dir
@@ -130,11 +144,12 @@ def generator(args) -> None:
     if args.finish and not (work / "bundle" / "generator.json").exists():
         finish_from_checkpoint(work, data)
     if not (work / "bundle" / "generator.json").exists():
-        gen = train_note_generator(data, notes=64, batch_size=64, units=args.units, n_layers=2, embed_dim=64,
-                                   epochs=args.epochs, steps_per_epoch=300, patience=3, folder=work / "run", resume=True,
-                                   verbose=2)
-        final = keras.Model(gen.model.inputs, gen.model.outputs, name=gen.model.name)   # the same layers, no optimizer state
-        save_generator(Generator(final, gen.encoding, gen.meta), work / "bundle")
+        rates = learning_rates(work / "run")
+        lr = args.lr or (rates[-1]["lr"] if rates else 1e-3)          # by default the run goes on at its last rate
+        learning_rates(work / "run", lr)
+        train_note_generator(data, notes=64, batch_size=64, units=args.units, n_layers=2, embed_dim=64, epochs=args.epochs,
+                             steps_per_epoch=300, patience=3, folder=work / "run", resume=True, lr=lr, verbose=2)
+        finish_from_checkpoint(work, data, finished_early=False)      # the best epoch, with the whole run's log
     gen = load_generator(work / "bundle")
     print(gen, {k: gen.meta.get(k) for k in ("epochs", "val_loss", "val_nll_per_note", "train_s")}, flush=True)
     out = ROOT / "models" / "generator"
@@ -154,6 +169,7 @@ def main(argv=None):
     ap.add_argument("--work", help="folder for the training runs (default: the course cache)")
     ap.add_argument("--epochs", type=int, help="most epochs (default: classifier 12, generator 40 of 300 batches)")
     ap.add_argument("--units", type=int, default=256, help="generator: LSTM units")
+    ap.add_argument("--lr", type=float, help="generator: learning rate from the next epoch on (default: the run's last, 0.001 for a new run)")
     ap.add_argument("--finish", action="store_true", help="generator: ship the best epoch of a stopped run instead of training on")
     args = ap.parse_args(argv)
     args.epochs = args.epochs or (12 if args.what == "classifier" else 40)
