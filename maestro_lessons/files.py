@@ -79,14 +79,17 @@ def atomic_file(path, write, suffix: str | None = None) -> Path:
         tmp.unlink(missing_ok=True)
     return path
 
-def atomic_folder(path, write) -> Path:
-    "Call `write(tmp)` on a fresh temporary folder beside `path`, then rename it to `path` (replacing it); return `path`."
+def atomic_folder(path, write, keep: bool = False) -> Path:
+    """Call `write(tmp)` on a fresh temporary folder beside `path`, then rename it to `path` (replacing it); return `path`.
+    `keep`: what `path` held that `write` did not write (a training run's log, its checkpoints) is copied along first."""
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_beside(path)
     old = tmp.with_name(tmp.name + ".old")
     tmp.mkdir()
     try:
         write(tmp)
+        for f in (path.iterdir() if keep and path.is_dir() else ()):
+            if not (tmp / f.name).exists(): (shutil.copytree if f.is_dir() else shutil.copy2)(f, tmp / f.name)
         if path.exists(): os.replace(path, old)
         os.replace(tmp, path)
     finally:

@@ -186,12 +186,13 @@ class Generator:
 
 # %% ../nbs/08_generator.ipynb #62db2dc8
 def save_generator(gen: Generator, folder) -> Path:
-    "Write `gen` to `folder` atomically (a temporary folder renamed into place): model.keras and generator.json."
+    """Write `gen` to `folder` atomically (a temporary folder renamed into place): model.keras and generator.json; the
+    folder's other files (the training run's log and checkpoints, when it was trained there) are kept."""
     info = dict(bundle_stamp(GENERATOR_FORMAT), encoding=gen.encoding.config, meta=gen.meta)
     def write(tmp):
         gen.model.save(tmp / "model.keras")
         (tmp / "generator.json").write_text(json.dumps(info, indent=1, default=str))
-    return atomic_folder(folder, write)
+    return atomic_folder(folder, write, keep=True)
 
 # %% ../nbs/08_generator.ipynb #8ae74d03
 def load_generator(folder=None) -> Generator:
