@@ -25,13 +25,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT)); sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-def train(lr: float, power: float | None, args, folder: Path) -> dict:
+def train(lr: float, power: float, args, folder: Path) -> dict:
     "One quick generator at learning rate `lr` and composer power `power` for `args.minutes`: validation NLL per note, epochs, seconds."
     from maestro_lessons.classifier import clip_data
     from maestro_lessons.generator import train_note_generator
     t = time.perf_counter()
     gen = train_note_generator(clip_data(), notes=64, units=args.units, n_layers=2, epochs=100, steps_per_epoch=100,
-                               minutes=args.minutes, folder=folder, seed=0, lr=lr, verbose=0, composer_power=power)
+                               minutes=args.minutes, folder=folder, seed=0, lr=lr, verbose=0,
+                               composer_power=None if power == 1 else power)         # 1: windows as they come
     row = dict(lr=lr, composer_power=power, val_nll_per_note=float(gen.meta["val_nll_per_note"]), epochs=int(gen.meta["epochs"]),
                seconds=round(time.perf_counter() - t, 1), folder=str(folder))
     print(f"lr {lr:g}, composer power {power}: validation {row['val_nll_per_note']:.3f} nats/note after {row['epochs']} epochs ({row['seconds']:.0f} s)", flush=True)
@@ -62,7 +63,7 @@ def main(argv=None) -> int:
     from maestro_lessons.generator import load_generator
     from maestro_lessons.judging import summary_line, report_table
     work = Path(tempfile.mkdtemp(prefix="quick_generator-"))
-    powers = [None if float(p) == 1 else float(p) for p in args.powers.split(",")]
+    powers = [float(p) for p in args.powers.split(",")]
     runs = [train(float(lr), p, args, work / f"lr-{lr}-power-{p}") for lr in args.lrs.split(",") for p in powers]
     best = min(runs, key=lambda r: r["val_nll_per_note"])
     gen = load_generator(best["folder"])
