@@ -23,19 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def excerpts_anywhere(pieces, seconds: float, seed: int = 0) -> list:
-    "One excerpt of `seconds` (in seconds) from a random place of each of `pieces` (Notes), times starting at 0."
-    from maestro_lessons.notes import Notes
-    rng, out = np.random.default_rng(seed), []
-    for p in pieces:
-        if not len(p): continue
-        start = rng.uniform(0, max(0.0, float(p.end.max()) - seconds))
-        keep = (p.start >= start) & (p.start < start + seconds)
-        out.append(Notes(p.pitch[keep], p.start[keep] - start, np.minimum(p.end[keep], start + seconds) - start,
-                         p.velocity[keep], unit=p.unit))
-    return [p for p in out if len(p)]
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", help="a generator folder (default: the shipped generator)")
@@ -49,7 +36,7 @@ def main(argv=None) -> int:
     from maestro_lessons.corpus import load_manifest
     from maestro_lessons.files import shipped_dir
     from maestro_lessons.generator import load_generator
-    from maestro_lessons.judging import clip_notes, feature_table, overlap_table, real_by_composer, realism
+    from maestro_lessons.judging import clip_notes, cut_excerpts, feature_table, overlap_table, real_by_composer, realism
     from maestro_lessons.sampling import generate
     gen = load_generator(args.model or shipped_dir("generator"))
     t = args.temperature or gen.meta.get("temperature", 1.0)
@@ -57,7 +44,10 @@ def main(argv=None) -> int:
             for c in gen.composers}
     real = real_by_composer(load_manifest(), gen.composers)
     openings = {c: [clip_notes(p, args.seconds) for p in ps if len(p)] for c, ps in real.items()}
-    anywhere = {c: excerpts_anywhere(ps, args.seconds, args.seed) for c, ps in real.items()}
+    anywhere = {}
+    for c, ps in real.items():                                # one excerpt from a random place of each real piece
+        ps = [p for p in ps if len(p)]
+        anywhere[c] = [e for e in cut_excerpts(ps, args.seconds, len(ps), np.random.default_rng(args.seed)) if len(e)]
     vs_openings = overlap_table(made, openings, args.seconds)
     vs_anywhere = overlap_table(made, anywhere, args.seconds)
     openings_vs_anywhere = overlap_table(openings, anywhere, args.seconds)

@@ -25,8 +25,8 @@ __all__ = ['FEATURES', 'RESOLUTION', 'GAP', 'MIN_CEILING', 'music_stats', 'stats
            'compare_with_real', 'real_pieces', 'plot_stats', 'critic_scores', 'top_line', 'note_features',
            'feature_table', 'bandwidth', 'density', 'overlap_area', 'ceiling', 'overlap_table', 'realism',
            'copy_tokens', 'copy_index', 'longest_copy', 'piece_hash', 'identical_groups', 'critic_verdict',
-           'critic_agreement', 'critic_pieces', 'real_excerpts', 'critic_ceiling', 'bundle_ceiling', 'generated_files',
-           'real_by_composer', 'judge', 'summary_line', 'report_table', 'plot_overlap']
+           'critic_agreement', 'critic_pieces', 'cut_excerpts', 'real_excerpts', 'critic_ceiling', 'bundle_ceiling',
+           'generated_files', 'real_by_composer', 'judge', 'summary_line', 'report_table', 'plot_overlap']
 
 # %% ../nbs/10_judging.ipynb #b3d88d6f
 _MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
@@ -298,16 +298,19 @@ def critic_pieces(split: str = "valid", folder=None) -> dict[str, list[str]]:
     m = m[m.id.isin(ids)]
     return {c: list(g.path) for c, g in m.groupby("composer")}
 
-def real_excerpts(paths, seconds: float, n: int, read: dict, rng) -> list[Notes]:
-    "`n` excerpts of `seconds` (in beats at 120 bpm) from random places of the pieces at `paths`, read with `read`, cycled when fewer."
-    pieces = [p for p in (read_notes(path, **read) for path in paths) if len(p)]
-    beats, out = seconds * 2, []
+def cut_excerpts(pieces, length: float, n: int, rng) -> list[Notes]:
+    "`n` excerpts `length` long (in the pieces' own unit) from random places of `pieces` (Notes, the empty ones skipped), cycled when fewer."
+    pieces, out = [p for p in pieces if len(p)], []
     for i in range(n if pieces else 0):
         p = pieces[i % len(pieces)]
-        start = rng.uniform(0, max(0.0, float(p.end.max()) - beats))
-        keep = (p.start >= start) & (p.start < start + beats)
-        out.append(Notes(p.pitch[keep], p.start[keep] - start, np.minimum(p.end[keep], start + beats) - start, p.velocity[keep], unit=p.unit))
+        start = rng.uniform(0, max(0.0, float(p.end.max()) - length))
+        keep = (p.start >= start) & (p.start < start + length)
+        out.append(Notes(p.pitch[keep], p.start[keep] - start, np.minimum(p.end[keep], start + length) - start, p.velocity[keep], unit=p.unit))
     return out
+
+def real_excerpts(paths, seconds: float, n: int, read: dict, rng) -> list[Notes]:
+    "`n` excerpts of `seconds` (in beats at 120 bpm) from random places of the pieces at `paths`, read with `read`, cycled when fewer."
+    return cut_excerpts([read_notes(path, **read) for path in paths], seconds * 2, n, rng)
 
 def critic_ceiling(critic, pieces: dict, seconds: float = 20.0, excerpts: int = 20, seed: int = 0) -> pd.DataFrame:
     """The critic's agreement (`critic_agreement`'s table) on `excerpts` real excerpts of `seconds` per composer of `pieces`
