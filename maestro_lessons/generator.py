@@ -356,10 +356,10 @@ def conditioning_effect(gen: Generator, data, split: str = "valid", notes: int =
 def composer_shares(data, notes: int = 64, powers=(1, 0.5, 0)) -> pd.DataFrame:
     """Each composer's training windows (`notes` notes every `notes // 2`, as `train_note_generator` cuts them) and the share
     of the batches they get when drawn as often as their count ** power, for each of `powers` (1: as in the data)."""
-    from maestro_lessons.sequences import window_index
+    from maestro_lessons.sequences import window_index, draw_shares
     idx = window_index(data.cache.offsets, data.parts["train"], 3 * notes, 3 * max(1, notes // 2), min_tokens=1)
     counts = pd.Series(np.asarray(data.cache.labels)[idx.piece.values]).value_counts().sort_index()
     counts.index = [data.cache.classes[i] for i in counts.index]
-    shares = {f"power {p:g}": counts ** float(p) / (counts ** float(p)).sum() for p in powers}
+    shares = {f"power {p:g}": draw_shares(counts, p) for p in powers}
     return pd.DataFrame(dict(windows=counts, **shares)).rename_axis("composer")
 

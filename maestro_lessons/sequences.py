@@ -21,7 +21,7 @@ from .notes import MidiError, read_notes
 __all__ = ['CACHE_FORMAT', 'cache_settings', 'piece_hashes', 'cache_key', 'encode_file', 'encoded_pieces', 'token_dtype',
            'check_classes', 'check_piece_tokens', 'TokenWriter', 'write_cache', 'CacheError', 'check_cache',
            'read_cache_files', 'TokenCache', 'token_cache', 'window_index', 'gather_windows', 'pad_or_truncate',
-           'pieces_by_split', 'classifier_dataset', 'lm_dataset', 'class_weights']
+           'pieces_by_split', 'draw_shares', 'classifier_dataset', 'lm_dataset', 'class_weights']
 
 # %% ../nbs/04_sequences.ipynb #9ffc560c
 CACHE_FORMAT = 1     # bump when the layout of a cache folder changes
@@ -285,6 +285,11 @@ def _tf_windows(tokens, starts, ends, length: int, pad_id: int):
     x = tf.gather(tokens, tf.minimum(pos, tf.cast(tf.shape(tokens, out_type=tf.int64)[0] - 1, tf.int64)))
     return tf.where(pos < ends[:, None], tf.cast(x, tf.int32), tf.constant(pad_id, tf.int32))
 
+def draw_shares(counts, power: float):
+    "The share of draws each label gets when its `counts` windows are drawn as often as count ** `power` (1: as in the data)."
+    weights = np.asarray(counts, float) ** float(power)
+    return weights / weights.sum()
+
 def _row_dataset(rows: np.ndarray, shuffle: bool, seed: int, power: float | None = None):
     """Index rows (start, end, label), one small tensor per window: in order, shuffled, or (`power`, with `shuffle`) drawn
     endlessly, each label's windows together as often as count ** `power` says (1: as in the data, 0: every label alike)."""
@@ -293,10 +298,9 @@ def _row_dataset(rows: np.ndarray, shuffle: bool, seed: int, power: float | None
         ds = tf.data.Dataset.from_tensor_slices(rows)
         return ds.shuffle(max(len(rows), 1), seed=seed, reshuffle_each_iteration=True) if shuffle else ds
     labels, counts = np.unique(rows[:, 2], return_counts=True)
-    weights = counts ** float(power) / (counts ** float(power)).sum()
     parts = [tf.data.Dataset.from_tensor_slices(rows[rows[:, 2] == k]).shuffle(int(n), seed=seed + int(k)).repeat()
              for k, n in zip(labels, counts)]
-    return tf.data.Dataset.sample_from_datasets(parts, weights=weights.tolist(), seed=seed)
+    return tf.data.Dataset.sample_from_datasets(parts, weights=draw_shares(counts, power).tolist(), seed=seed)
 
 def _window_dataset(cache: TokenCache, idx: pd.DataFrame, make, batch_size: int, shuffle: bool, seed: int,
                     drop_remainder: bool, power: float | None = None):
