@@ -2,6 +2,7 @@
 """Generation quality of a trained generator: 20 pieces of 20 s per composer, judged against the real pieces of each composer.
 
     python benchmarks/generation_quality.py [--model DIR] [--pieces 20] [--seconds 20] [--seed 0] [--temperature 1.0]
+                                            [--choose 0.7,0.6/1/0.85,...] [--choose-pieces 8]
                                             [--top-p 1.0] [--out DIR] [--json FILE] [--control] [--write]
 
 The generator is the one in DIR, else the shipped one (`models/generator`), else the one `maestro train generator`
@@ -27,6 +28,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from maestro_lessons.sampling import temperature_text
 
 
 def shown_path(folder: Path) -> str:
@@ -52,9 +54,15 @@ def write_set(gen, plan, out: Path, args) -> int:
     return empty
 
 
+def parse_temperatures(text: str) -> list:
+    "`0.7,0.6/1/0.85` → [0.7, (0.6, 1.0, 0.85)]: numbers, or one per field of a note triple (pitch/offset/duration)."
+    return [float(t) if "/" not in t else tuple(float(x) for x in t.split("/")) for t in text.split(",")]
+
+
 def choose_temperature(gen, temperatures, args) -> dict:
     """Judge `args.choose_pieces` pieces per composer at each temperature, with seeds the benchmark does not use, against the
-    classifier's *training* pieces (no held-out piece is used to choose); the best critic agreement + realism wins."""
+    classifier's *training* pieces (no held-out piece is used to choose); the best critic agreement + realism + worst
+    composer-feature (the three targets) wins."""
     import argparse, tempfile
     from maestro_lessons.classifier import clip_data
     from maestro_lessons.judging import judge
@@ -62,13 +70,14 @@ def choose_temperature(gen, temperatures, args) -> dict:
     train = data.manifest[data.manifest.id.isin([data.cache.ids[i] for i in data.parts["train"]])]
     rows = []
     for t in temperatures:
-        out = Path(tempfile.mkdtemp(prefix=f"choose-{t:g}-"))
+        out = Path(tempfile.mkdtemp(prefix=f"choose-{temperature_text(t).replace('/', '_')}-"))
         trial = argparse.Namespace(**{**vars(args), "temperature": t, "seed": args.seed + 1000})
         write_set(gen, [(c, c, i) for c in gen.composers for i in range(args.choose_pieces)], out, trial)
         s = judge(out, real=train)["summary"]
         rows.append(dict(temperature=t, critic_agree=s["critic_agree"], realism=s["realism"], worst=s["worst"],
-                         score=s["critic_agree"] + s["realism"]))
-        print(f"temperature {t:g}: critic agreement {s['critic_agree']:.3f}, realism {s['realism']:.3f} (training pieces)", flush=True)
+                         score=s["critic_agree"] + s["realism"] + s["worst"]))
+        print(f"temperature {temperature_text(t)}: critic agreement {s['critic_agree']:.3f}, realism {s['realism']:.3f}, "
+              f"worst {s['worst']:.3f} ({s['worst_at']}) (training pieces)", flush=True)
     best = max(rows, key=lambda r: r["score"])
     return dict(chosen=best["temperature"], pieces_per_composer=args.choose_pieces, seed=args.seed + 1000,
                 real="the classifier's training pieces", rows=rows)
@@ -101,15 +110,16 @@ def main(argv=None) -> int:
     ap.add_argument("--pieces", type=int, default=20, help="pieces per composer")
     ap.add_argument("--seconds", type=float, default=20.0, help="length of each piece")
     ap.add_argument("--seed", type=int, default=0, help="the same for every composer")
-    ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--temperature", type=lambda t: parse_temperatures(t)[0], default=1.0,
+                    help="one number, or one per field of a note triple: pitch/offset/duration, e.g. 0.6/1/0.85")
     ap.add_argument("--top-p", type=float, default=1.0)
     ap.add_argument("--out", help="folder for the MIDI files (default: a temporary folder)")
     ap.add_argument("--json", help="also write the figures to this JSON file")
     ap.add_argument("--control", action="store_true", help="also judge the same model with the composer input shuffled")
     ap.add_argument("--write", action="store_true", help="write the figures beside the shipped model and to benchmarks/results/")
-    ap.add_argument("--choose", help="temperatures to choose from, e.g. 0.7,0.8,0.9,1.0: judged on pieces of other seeds against "
-                                     "the training pieces only; the best (critic agreement + realism) is used, and with --write "
-                                     "stored as the generator's default temperature")
+    ap.add_argument("--choose", help="temperatures to choose from, e.g. 0.7,0.8,0.6/1/0.85 (pitch/offset/duration): judged on pieces "
+                                     "of other seeds against the training pieces only; the best (critic agreement + realism + worst "
+                                     "feature) is used, and with --write stored as the generator's default temperature")
     ap.add_argument("--choose-pieces", type=int, default=8, help="pieces per composer for each temperature tried")
     args = ap.parse_args(argv)
     from maestro_lessons.cli import generator_folder           # the same choice as `maestro generate`
@@ -130,11 +140,11 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     choice = None
     if args.choose:
-        choice = choose_temperature(gen, [float(t) for t in args.choose.split(",")], args)
+        choice = choose_temperature(gen, parse_temperatures(args.choose), args)
         args.temperature = choice["chosen"]
-        print(f"chosen temperature {args.temperature:g} (on training pieces and other seeds)\n")
+        print(f"chosen temperature {temperature_text(args.temperature)} (on training pieces and other seeds)\n")
     print(f"{gen}\n{folder}: {args.pieces} pieces of {args.seconds:g} s per composer, seed {args.seed}, temperature "
-          f"{args.temperature:g}, top-p {args.top_p:g}, no max_note; MIDI in {out}")
+          f"{temperature_text(args.temperature)}, top-p {args.top_p:g}, no max_note; MIDI in {out}")
     plan = [(c, c, i) for c in gen.composers for i in range(args.pieces)]          # (asked, fed, number)
     empty, figures = write_set(gen, plan, out, args), {}
     r = judge(out)
@@ -149,7 +159,7 @@ def main(argv=None) -> int:
                             per_composer_table=r["composers"].reset_index().to_dict("records"))
     figures["critic_on_real"] = {split: t.reset_index().to_dict("records") for split, t in (("valid", r["ceiling"]), ("test", real_test))}
     if choice: figures["temperature_choice"] = choice
-    line = summary_line(r["summary"]) + f" empty={empty} temperature={args.temperature:g}"
+    line = summary_line(r["summary"]) + f" empty={empty} temperature={temperature_text(args.temperature)}"
     if args.control:
         import numpy as np
         fed = np.random.default_rng(args.seed).permutation([f for _, f, _ in plan])

@@ -21,6 +21,9 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from generation_quality import parse_temperatures
+from maestro_lessons.sampling import temperature_text
 
 
 def main(argv=None) -> int:
@@ -29,7 +32,7 @@ def main(argv=None) -> int:
     ap.add_argument("--pieces", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--temperature", type=float, help="default: the model's own (generator.json)")
+    ap.add_argument("--temperature", type=lambda t: parse_temperatures(t)[0], help="default: the model's own (generator.json); one number or pitch/offset/duration")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "judge_reference.json"))
     args = ap.parse_args(argv)
     import pandas as pd
@@ -39,7 +42,7 @@ def main(argv=None) -> int:
     from maestro_lessons.judging import clip_notes, cut_excerpts, feature_table, overlap_table, real_by_composer, realism
     from maestro_lessons.sampling import generate
     gen = load_generator(args.model or shipped_dir("generator"))
-    t = args.temperature or gen.meta.get("temperature", 1.0)
+    t = args.temperature if args.temperature is not None else gen.meta.get("temperature", 1.0)
     made = {c: generate(gen, c, seconds=args.seconds, n=args.pieces, seed=args.seed, temperature=t, max_note=None)
             for c in gen.composers}
     real = real_by_composer(load_manifest(), gen.composers)
@@ -63,7 +66,7 @@ def main(argv=None) -> int:
                             for f in ("note_density", "longest_note_s")}))
     table = pd.DataFrame(rows).set_index("composer")
     with pd.option_context("display.width", 250, "display.max_columns", 20):
-        print(f"{shown(args.model)}: {args.pieces} pieces of {args.seconds:g} s per composer, seed {args.seed}, temperature {t:g}\n"
+        print(f"{shown(args.model)}: {args.pieces} pieces of {args.seconds:g} s per composer, seed {args.seed}, temperature {temperature_text(t)}\n"
               f"{table.round(2).to_string()}")
     a, b = realism(vs_openings), realism(vs_anywhere)
     figures = dict(model=shown(args.model), pieces=args.pieces, seconds=args.seconds, seed=args.seed, temperature=t,

@@ -59,7 +59,8 @@ def main(argv=None) -> int:
     ap.add_argument("--units", type=int, default=128)
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "quick_generator.json"))
     args = ap.parse_args(argv)
-    from generation_quality import choose_temperature
+    from generation_quality import choose_temperature, parse_temperatures
+    from maestro_lessons.sampling import temperature_text
     from maestro_lessons.generator import load_generator
     from maestro_lessons.judging import summary_line, report_table
     work = Path(tempfile.mkdtemp(prefix="quick_generator-"))
@@ -68,10 +69,10 @@ def main(argv=None) -> int:
     best = min(runs, key=lambda r: r["val_nll_per_note"])
     gen = load_generator(best["folder"])
     bench = argparse.Namespace(seconds=20.0, seed=0, top_p=1.0, temperature=1.0, choose_pieces=args.choose_pieces)
-    choice = choose_temperature(gen, [float(t) for t in args.choose.split(",")], bench)
+    choice = choose_temperature(gen, parse_temperatures(args.choose), bench)
     bench.temperature = choice["chosen"]
     r = judge_set(gen, work / "pieces", args.pieces, bench)
-    print(f"\nlearning rate {best['lr']:g}, composer power {best['composer_power']}, temperature {bench.temperature:g}: "
+    print(f"\nlearning rate {best['lr']:g}, composer power {best['composer_power']}, temperature {temperature_text(bench.temperature)}: "
           f"{args.pieces} pieces of 20 s per composer\n{report_table(r).to_string()}\n{summary_line(r['summary'])}")
     table = r["composers"]
     others = {}                     # the best run of every other power, judged the same way: the balance side by side
@@ -89,7 +90,7 @@ def main(argv=None) -> int:
                    per_composer_table=table.reset_index().to_dict("records"), other_powers=others)
     Path(args.json).write_text(json.dumps(figures, indent=1, default=float))
     bach = float(table.loc["Bach", "realism"])
-    print(f"lr={best['lr']:g} composer_power={best['composer_power']} temperature={bench.temperature:g} "
+    print(f"lr={best['lr']:g} composer_power={best['composer_power']} temperature={temperature_text(bench.temperature)} "
           f"val_nll_per_note={best['val_nll_per_note']:.3f} bach_realism={bach:.3f} realism={r['summary']['realism']:.3f} "
           f"critic_agree={r['summary']['critic_agree']:.3f} "
           + "".join(f"bach_realism_power_{p}={o['bach_realism']:.3f} " for p, o in others.items()) + f"target_met={bach >= 0.6}")

@@ -363,6 +363,18 @@ def _add_train_generator(kinds) -> None:
     t.add_argument("--verbose", action="store_true", help="a progress bar per epoch")
     t.set_defaults(func=cmd_train_generator)
 
+# %% ../nbs/A2_cli.ipynb #b6eb1430
+def _seconds_or_none(text: str) -> float | None:
+    "A number of seconds from the command line, or None for `none`."
+    return None if text.strip().lower() == "none" else float(text)
+
+def _temperature(text: str) -> float | tuple:
+    "A sampling temperature from the command line: `0.8`, or one per field of a note triple, `0.6/1/0.85`."
+    try: t = tuple(float(x) for x in text.split("/"))
+    except ValueError: raise argparse.ArgumentTypeError(f"not a temperature: {text!r} (a number, or pitch/offset/duration like 0.6/1/0.85)")
+    if min(t) < 0: raise argparse.ArgumentTypeError(f"a temperature cannot be negative: {text!r}")
+    return t[0] if len(t) == 1 else t
+
 # %% ../nbs/A2_cli.ipynb #b6eb1424
 def _add_classify(sub) -> None:
     c = sub.add_parser("classify", help="the composer of MIDI files, or of every piece of a collection (with the accuracy per composer)")
@@ -372,16 +384,13 @@ def _add_classify(sub) -> None:
     c.add_argument("--bundle", help="classifier bundle folder, e.g. one `maestro train classifier` saved (default: the shipped classifier in models/)")
     c.set_defaults(func=cmd_classify, usage_error=c.error)
 
-def _seconds_or_none(text: str) -> float | None:
-    "A number of seconds from the command line, or None for `none`."
-    return None if text.strip().lower() == "none" else float(text)
-
 def _add_generate(sub) -> None:
     g = sub.add_parser("generate", help="write new music with a trained generator")
     g.add_argument("--composer", help="write as this composer (e.g. bach)")
     g.add_argument("--seconds", type=float, default=30.0, help="length in seconds (default 30)")
     g.add_argument("--tokens", type=int, help="length in tokens instead of seconds")
-    g.add_argument("--temperature", type=float, help="default: the generator's own (the shipped one's was chosen by its benchmark), else 1")
+    g.add_argument("--temperature", type=_temperature, help="one number, or one per field of a note triple: pitch/offset/duration "
+                   "(e.g. 0.6/1/0.85); default: the generator's own (the shipped one's was chosen by its benchmark), else 1")
     g.add_argument("--top-k", type=int, default=0, help="keep the k most likely tokens (0: all)")
     g.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling: keep the most likely tokens up to this probability")
     g.add_argument("--primer", help="a MIDI file to continue; or a piece of the collection below, by its id (as `maestro "
@@ -411,7 +420,7 @@ def _add_demo(sub) -> None:
     d.add_argument("--pieces-per-composer", type=int, default=4, help="pieces each generator writes per composer, all judged")
     d.add_argument("--generator-units", type=int, default=128, help="LSTM width of the quick generator (GPU: 256 or more)")
     d.add_argument("--seconds", type=float, default=20.0, help="length of each generated piece")
-    d.add_argument("--temperature", type=float, help="default: each generator's own, else 1")
+    d.add_argument("--temperature", type=_temperature, help="one number or pitch/offset/duration; default: each generator's own, else 1")
     d.add_argument("--top-p", type=float, default=1.0)
     d.add_argument("--no-report", action="store_true", help="skip the corpus report")
     d.add_argument("--seed", type=int, default=0)

@@ -17,8 +17,9 @@ from .encodings import NoteOffsetDurationEncoding, PerformanceEncoding
 from .generator import Generator
 
 # %% auto #0
-__all__ = ['classic_generate', 'token_steps', 'token_grammar', 'step_seconds', 'Sampler', 'repair_tokens', 'primer_tokens',
-           'generate', 'time_steps', 'clip_notes', 'sample_each_epoch', 'loop_period']
+__all__ = ['classic_generate', 'token_steps', 'token_grammar', 'step_seconds', 'Sampler', 'phase_temperatures',
+           'temperature_text', 'repair_tokens', 'primer_tokens', 'generate', 'time_steps', 'clip_notes',
+           'sample_each_epoch', 'loop_period']
 
 # %% ../nbs/09_sampling.ipynb #98f5a76b
 def _sample_numpy(logits, temperature: float, rng) -> int:
@@ -135,14 +136,27 @@ def _step(self: Sampler, w, tok, cz, hs, cs):
     return tf.matmul(x, dk) + db, tuple(new_h), tuple(new_c)
 
 
+# %% ../nbs/09_sampling.ipynb #a7e1c0de
+def phase_temperatures(temperature, phases: int) -> np.ndarray:
+    """One temperature per phase of the grammar's cycle (float32): a number serves every phase; a sequence gives one per
+    phase (note triples: pitch, offset, duration)."""
+    t = np.atleast_1d(np.asarray(temperature, np.float32)).ravel()
+    if len(t) == 1: return np.repeat(t, phases)
+    if len(t) != phases: raise ValueError(f"this grammar has {phases} phase(s): give one temperature or {phases} (got {len(t)})")
+    return t
+
+def temperature_text(temperature) -> str:
+    "A temperature as people write it: `0.7`, or one per field `0.6/1/0.85` (pitch/offset/duration)."
+    return "/".join(f"{float(t):g}" for t in np.atleast_1d(temperature))
+
 # %% ../nbs/09_sampling.ipynb #46e6fd55
 @patch
 def _choose(self: Sampler, logits, temperature, top_k, top_p, seed, filtered: bool, greedy: bool, phase=0):
-    "One token per row of `logits`: greedy, or sampled with temperature and optional top-k/top-p; ids the grammar forbids at `phase` never."
+    "One token per row of `logits`: greedy, or sampled at the temperature of `phase` and optional top-k/top-p; ids the grammar forbids at `phase` never."
     import tensorflow as tf
     logits = logits + tf.gather(self.penalty, phase)
     if greedy: return tf.argmax(logits, -1, output_type=tf.int32)
-    logits = logits / temperature
+    logits = logits / tf.gather(temperature, phase)                    # the temperature of this phase of the grammar
     gumbel = lambda z: z - tf.math.log(-tf.math.log(tf.random.stateless_uniform(tf.shape(z), seed, 1e-20, 1.0, alg="philox")))
     if not filtered: return tf.argmax(gumbel(logits), -1, output_type=tf.int32)
     top, idx = tf.math.top_k(logits, k=self.vocab_size)                 # sorted, most likely first
@@ -185,17 +199,19 @@ def _loop(self: Sampler, prefix, composer, n, target_steps, temperature, top_k, 
 # %% ../nbs/09_sampling.ipynb #eec14980
 @patch
 def sample(self: Sampler, prefix, tokens: int | None = None, seconds: float | None = None, batch: int = 1,
-            temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
+            temperature: float | tuple = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
             max_tokens: int = 20_000, composer: int | None = None, seconds_per_beat: float = 0.5) -> np.ndarray:
     """Sampled token ids (batch, ≤ tokens) after `prefix`; stop at `seconds` of music (needs an encoding; an encoding
-    in beats plays at `seconds_per_beat`) or `tokens`. `composer`: the composer's number, for a model that reads it at every step."""
+    in beats plays at `seconds_per_beat`) or `tokens`. `temperature`: one number, or one per phase of the grammar
+    (`phase_temperatures`); 0 everywhere is greedy. `composer`: the composer's number, for a model that reads it at every step."""
     import tensorflow as tf
     prefix = np.asarray(prefix, np.int32).ravel()
     if len(prefix) == 0: raise ValueError("the prefix is empty: give at least one token (a composer token or BOS)")
     if prefix.min() < 0 or prefix.max() >= self.vocab_size: raise ValueError(f"prefix ids must lie in 0..{self.vocab_size - 1}")
     if tokens is None and seconds is None: raise ValueError("give a length: tokens=… or seconds=…")
     if seconds is not None and self.encoding is None: raise ValueError("a length in seconds needs the sampler's encoding")
-    if temperature < 0 or not 0 < top_p <= 1 or top_k < 0 or batch < 1:
+    temps = phase_temperatures(temperature, self.phases)
+    if temps.min() < 0 or not 0 < top_p <= 1 or top_k < 0 or batch < 1:
         raise ValueError(f"need temperature ≥ 0, 0 < top_p ≤ 1, top_k ≥ 0, batch ≥ 1 (got {temperature}, {top_p}, {top_k}, {batch})")
     if self.n_composers and composer is None: raise ValueError(f"this model reads a composer at every step: give composer=0..{self.n_composers - 1}")
     if composer is not None and not 0 <= composer < max(self.n_composers, 1): raise ValueError(f"composer must lie in 0..{max(self.n_composers, 1) - 1}")
@@ -203,9 +219,9 @@ def sample(self: Sampler, prefix, tokens: int | None = None, seconds: float | No
     steps = np.iinfo(np.int32).max if seconds is None else max(1, int(round(seconds / step_seconds(self.encoding, seconds_per_beat))))
     out = self._run(tf.constant(np.tile(prefix, (batch, 1))), tf.fill([batch], tf.constant(composer or 0, tf.int32)),
                     n if self.jit else tf.constant(n, tf.int32), tf.constant(steps, tf.int32),
-                    tf.constant(max(temperature, 1e-6), tf.float32), tf.constant(top_k or self.vocab_size, tf.int32),
+                    tf.constant(np.maximum(temps, 1e-6)), tf.constant(top_k or self.vocab_size, tf.int32),
                     tf.constant(top_p, tf.float32), tf.constant(seed, tf.int32),
-                    filtered=bool(top_k or top_p < 1), greedy=temperature == 0).numpy()
+                    filtered=bool(top_k or top_p < 1), greedy=bool((temps == 0).all())).numpy()
     written = np.flatnonzero(out.any(0))                                 # XLA's buffer is zero past the end
     return out[:, :written[-1] + 1] if len(written) else out[:, :0]
 
@@ -276,14 +292,15 @@ def _start(gen: Generator, composer: str | None) -> tuple[list[int], int | None,
 
 # %% ../nbs/09_sampling.ipynb #fd76582b
 def generate(gen: Generator, composer: str | None = None, seconds: float | None = 30.0, tokens: int | None = None,
-             temperature: float | None = None, top_k: int = 0, top_p: float = 1.0, primer=None, primer_seconds: float = 10.0,
+             temperature: float | tuple | None = None, top_k: int = 0, top_p: float = 1.0, primer=None, primer_seconds: float = 10.0,
              n: int = 1, seed: int = 0, include_primer: bool = False, max_note: float | None = 5.0,
              jit_compile: bool = False) -> list[Notes]:
     """`n` pieces of `seconds` (or `tokens`) as `composer`, continuing `primer` (a MIDI path, Notes or ids) if given.
     Notes come back in seconds, unisons merged (`merge_unisons`); `max_note` (seconds) cuts notes longer than that (None:
-    as written); `temperature` None: the generator's own (`meta['temperature']`, chosen by its benchmark), else 1."""
+    as written); `temperature`: one number, or one per field of a note triple (pitch, offset, duration); None: the
+    generator's own (`meta['temperature']`, chosen by its benchmark), else 1."""
     enc, spb = gen.encoding, float(gen.meta.get("seconds_per_beat", 0.5))
-    if temperature is None: temperature = float(gen.meta.get("temperature", 1.0))
+    if temperature is None: temperature = gen.meta.get("temperature", 1.0)
     prefix, who, composer = _start(gen, composer)
     head = primer_tokens(primer, enc, primer_seconds, spb) if primer is not None else np.zeros(0, np.int32)
     ids = gen.sampler(jit_compile).sample(np.r_[prefix, head], tokens=tokens, seconds=None if tokens else seconds,
