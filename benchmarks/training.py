@@ -1,12 +1,13 @@
 #!/usr/bin/env python
 """How fast the generator trains on this machine, against what matrix products of the same shapes can do here.
 
-    python benchmarks/training.py [--units 256] [--layers 2] [--batch 32] [--length 256] [--steps 20]
+    python benchmarks/training.py [--units 256] [--layers 2] [--batch 32] [--length 256] [--steps 20] [--rounds 2] [--write]
 
 Training speed is what limits a generator's quality on a CPU. This script measures, in one run on the same machine:
 
 - **training**: `model.fit` of the course's generator (`build_generator` + `compile_generator`, the performance-event
-  vocabulary of the five composers) on random token windows, after a warm-up: tokens per second, and the GFLOP/s
+  vocabulary of the five composers) on random token windows, after a warm-up, with Keras's LSTM and with the generator
+  lesson's `FusedLSTM` (hand-written backward pass; what `build_generator` uses on a CPU): tokens per second, and the GFLOP/s
   that means (per token, a forward pass costs 2 × (4·units·(input + units)) per LSTM layer + 2 × units × vocabulary
   for the logits; a training step about three forward passes);
 - **the physical limit**: the same matrix products in a compiled loop, nothing else: the input projection of each layer
@@ -14,8 +15,12 @@ Training speed is what limits a generator's quality on a CPU. This script measur
   units by units × 4·units, which cannot be batched across time), and the logits, each three times (forward, and the
   two products of the backward pass).
 
-The ratio training / limit says how much of the machine the training loop uses (issue 11's target: ≥ 0.5).
-The last line holds the figures.
+Each of `--rounds` rounds measures all three in turn (on shared cores the speed drifts); within a round each figure
+is the median batch (or repetition), so a stall of the machine does not count, and the best round of each counts.
+
+The ratio training / limit says how much of the machine the training loop uses (issue 11's target: ≥ 0.5); `ratio`
+is the fused layer's, `ratio_keras` Keras's LSTM's. `--write` saves the figures to `benchmarks/results/training.json`
+(the generator lesson prints them). The last line holds the figures.
 """
 import argparse, os, sys, time
 from pathlib import Path
@@ -30,18 +35,24 @@ def flops_per_token(vocab: int, embed: int, units: int, layers: int) -> float:
     return 3 * (lstm + 2 * units * vocab)
 
 
-def training_speed(vocab: int, args) -> float:
-    "Tokens per second of `fit` on random windows, after one warm-up epoch."
+def training_speed(vocab: int, args, fused: bool) -> float:
+    "Tokens per second of `fit` on random windows, after one warm-up epoch; `fused`: the `FusedLSTM` layers."
     import keras, numpy as np, tensorflow as tf
     from maestro_lessons.generator import build_generator, compile_generator
-    model = compile_generator(build_generator(vocab, args.embed, args.units, args.layers))
+    keras.utils.set_random_seed(0)
+    model = compile_generator(build_generator(vocab, args.embed, args.units, args.layers, fused=fused))
     rng = np.random.default_rng(0)
     x = rng.integers(1, vocab, (args.batch * args.steps, args.length)).astype("int32")
     ds = tf.data.Dataset.from_tensor_slices((x, np.roll(x, -1, 1))).batch(args.batch).cache()
     model.fit(ds.take(3), epochs=1, verbose=0)                                   # compile and warm up
-    t0 = time.perf_counter()
-    model.fit(ds, epochs=1, verbose=0)
-    return args.batch * args.steps * args.length / (time.perf_counter() - t0)
+    times = []
+
+    class BatchTimes(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None): self.t0 = time.perf_counter()
+        def on_train_batch_end(self, batch, logs=None): times.append(time.perf_counter() - self.t0)
+
+    model.fit(ds, epochs=1, verbose=0, callbacks=[BatchTimes()])
+    return args.batch * args.length / float(np.median(times))          # the median batch: a stall of the machine does not count
 
 
 def matmul_limit(vocab: int, args) -> float:
@@ -68,10 +79,12 @@ def matmul_limit(vocab: int, args) -> float:
             acc += tf.reduce_sum(tf.matmul(hv, wv))
         return acc
 
+    import numpy as np
     step()                                                        # trace and warm up
-    t0 = time.perf_counter()
-    for _ in range(args.steps): step()
-    seconds = (time.perf_counter() - t0) / args.steps
+    times = []
+    for _ in range(args.steps):
+        t0 = time.perf_counter(); step(); times.append(time.perf_counter() - t0)
+    seconds = float(np.median(times))                             # as for training: the median repetition
     tokens = B * T
     return flops_per_token(vocab, args.embed, U, args.layers) * tokens / seconds / 1e9
 
@@ -84,18 +97,35 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--length", type=int, default=256)
     ap.add_argument("--steps", type=int, default=20, help="training batches timed (and matmul repetitions)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of the three measurements; the best of each counts")
+    ap.add_argument("--write", action="store_true", help="save the figures to benchmarks/results/training.json")
     args = ap.parse_args(argv)
     from maestro_lessons.classifier import COMPOSERS
     from maestro_lessons.generator import generator_encoding
     vocab = generator_encoding(list(COMPOSERS)).vocab_size
-    tps = training_speed(vocab, args)
-    train_gflops = tps * flops_per_token(vocab, args.embed, args.units, args.layers) / 1e9
-    limit = matmul_limit(vocab, args)
+    runs, limits = {"keras": [], "fused": []}, []
+    for _ in range(args.rounds):                                  # shared cores change speed: each round measures all three
+        for name in runs: runs[name].append(training_speed(vocab, args, fused=name == "fused"))
+        limits.append(matmul_limit(vocab, args))
+    tps = {name: max(v) for name, v in runs.items()}
+    gflops = {name: t * flops_per_token(vocab, args.embed, args.units, args.layers) / 1e9 for name, t in tps.items()}
+    limit = max(limits)
     print(f"generator: {args.layers} × LSTM({args.units}), embedding {args.embed}, vocabulary {vocab}; "
           f"batch {args.batch} × {args.length} tokens; {os.cpu_count()} CPU cores")
-    print(f"training: {tps:,.0f} tokens/s = {train_gflops:.2f} GFLOP/s; the same matrix products alone: {limit:.2f} GFLOP/s")
-    ratio = train_gflops / limit
-    print(f"tokens_per_s={tps:.0f} train_gflops={train_gflops:.3f} matmul_gflops={limit:.3f} ratio={ratio:.3f} "
+    for name, what in (("keras", "Keras's LSTM"), ("fused", "FusedLSTM")):
+        print(f"training with {what}: {tps[name]:,.0f} tokens/s = {gflops[name]:.2f} GFLOP/s "
+              f"(rounds: {', '.join(f'{t:,.0f}' for t in runs[name])})")
+    print(f"the same matrix products alone: {limit:.2f} GFLOP/s (rounds: {', '.join(f'{g:.1f}' for g in limits)})")
+    ratio, ratio_keras = gflops["fused"] / limit, gflops["keras"] / limit
+    figures = dict(units=args.units, layers=args.layers, embed=args.embed, batch=args.batch, length=args.length, vocab=vocab,
+                   cores=os.cpu_count(), tokens_per_s=tps, rounds=runs, limit_rounds=limits, train_gflops=gflops, matmul_gflops=limit,
+                   ratio=ratio, ratio_keras=ratio_keras, speedup=tps["fused"] / tps["keras"])
+    if args.write:
+        import json
+        out = Path(__file__).resolve().parent / "results" / "training.json"
+        out.write_text(json.dumps(figures, indent=1)); print(f"wrote {out.relative_to(out.parents[2])}")
+    print(f"tokens_per_s={tps['fused']:.0f} tokens_per_s_keras={tps['keras']:.0f} speedup={tps['fused'] / tps['keras']:.2f} "
+          f"train_gflops={gflops['fused']:.3f} matmul_gflops={limit:.3f} ratio={ratio:.3f} ratio_keras={ratio_keras:.3f} "
           f"units={args.units} layers={args.layers} batch={args.batch} length={args.length} target_met={ratio >= 0.5}")
 
 

@@ -19,10 +19,10 @@ from .encodings import PerformanceEncoding, encoding_from_config
 
 # %% auto #0
 __all__ = ['GENERATOR_FORMAT', 'fit_budget', 'composer_sample', 'generator_encoding', 'composer_lm_dataset', 'composer_ids_of',
-           'build_generator', 'masked_accuracy', 'compile_generator', 'time_budget', 'train_generator', 'Generator',
-           'save_generator', 'load_generator', 'evaluate_generator', 'sequence_nll', 'train_on_corpus',
-           'train_note_generator', 'held_out_windows', 'note_nll', 'unigram_nll', 'conditioning_effect',
-           'composer_shares']
+           'build_generator', 'fused_lstm', 'fused_lstm_class', 'plain_lstm_model', 'masked_accuracy',
+           'compile_generator', 'time_budget', 'train_generator', 'Generator', 'save_generator', 'load_generator',
+           'evaluate_generator', 'sequence_nll', 'train_on_corpus', 'train_note_generator', 'held_out_windows',
+           'note_nll', 'unigram_nll', 'conditioning_effect', 'composer_shares']
 
 # %% ../nbs/08_generator.ipynb #046cf8cf
 def fit_budget(full: int, test: int = 1) -> int:
@@ -70,10 +70,14 @@ def composer_ids_of(cache, encoding) -> list[int]:
 
 # %% ../nbs/08_generator.ipynb #80864f94
 def build_generator(vocab_size: int, embed_dim: int = 128, units: int = 256, n_layers: int = 2,
-                    dropout: float = 0.2, name: str = "generator", n_composers: int = 0, composer_dim: int = 16):
+                    dropout: float = 0.2, name: str = "generator", n_composers: int = 0, composer_dim: int = 16,
+                    fused: bool | None = None):
     """An LSTM language model: token ids (batch, time) → next-token logits (batch, time, vocab_size).
-    With `n_composers`, a second input gives the composer (batch, time) and its embedding joins every token's."""
-    import keras
+    With `n_composers`, a second input gives the composer (batch, time) and its embedding joins every token's.
+    `fused`: LSTMs that train with `fused_lstm` (below); None: when TensorFlow sees no GPU (a GPU has cuDNN's)."""
+    import keras, tensorflow as tf
+    if fused is None: fused = not tf.config.list_physical_devices("GPU")
+    lstm = fused_lstm_class() if fused else keras.layers.LSTM
     from keras import layers
     x = keras.Input((None,), dtype="int32", name="tokens")
     h = layers.Embedding(vocab_size, embed_dim, name="embedding")(x)
@@ -83,10 +87,101 @@ def build_generator(vocab_size: int, embed_dim: int = 128, units: int = 256, n_l
         h = layers.Concatenate(name="with_composer")([h, layers.Embedding(n_composers, composer_dim, name="composer_embedding")(c)])
         inputs.append(c)
     for i in range(n_layers):
-        h = layers.LSTM(units, return_sequences=True, name=f"lstm_{i}")(h)
+        h = lstm(units, return_sequences=True, name=f"lstm_{i}")(h)
         if dropout: h = layers.Dropout(dropout, name=f"dropout_{i}")(h)
     return keras.Model(inputs if n_composers else x, layers.Dense(vocab_size, name="logits")(h), name=name)
 
+
+# %% ../nbs/08_generator.ipynb #f0a1b2c2
+def _lstm_forward(xz, R):
+    """Keras's LSTM over time from the input's pre-activations `xz` (T, B, 4U), gates i, f, g, o, and the recurrent kernel
+    `R` (U, 4U), both with the g columns doubled: one sigmoid then gives all four gates, as tanh(z) = 2σ(2z) − 1.
+    Every step's h and c (T, B, U) and sigmoids (T, B, 4U)."""
+    import tensorflow as tf
+    T, B, U = tf.shape(xz)[0], tf.shape(xz)[1], tf.shape(R)[0]
+    def step(t, h, c, hs, cs, ss):
+        s = tf.sigmoid(xz[t] + tf.matmul(h, R))                          # the one small product of the step
+        i, f, g2, o = tf.split(s, 4, axis=-1)
+        c = f * c + i * (2 * g2 - 1)
+        h = o * tf.tanh(c)
+        return t + 1, h, c, hs.write(t, h), cs.write(t, c), ss.write(t, s)
+    arrays = [tf.TensorArray(tf.float32, size=T) for _ in range(3)]
+    out = tf.while_loop(lambda t, *_: t < T, step, (0, tf.zeros((B, U)), tf.zeros((B, U)), *arrays))
+    return [a.stack() for a in out[3:]]
+
+# %% ../nbs/08_generator.ipynb #f0a1b2c3
+def _lstm_backward(dh_out, C, S, R):
+    """The loss's gradient for every step's gate pre-activations (T, B, 4U), from its gradient for every step's output
+    `dh_out` (T, B, U) and the cell states `C` and sigmoids `S` of `_lstm_forward`, from the last step back to the first.
+    What depends only on the forward pass (each gate's slope) is computed for all steps at once, before the loop."""
+    import tensorflow as tf
+    T, B, U = tf.shape(C)[0], tf.shape(C)[1], tf.shape(C)[2]
+    i, f, g2, o = tf.split(S, 4, axis=-1)
+    g, tc = 2 * g2 - 1, tf.tanh(C)
+    c_before = tf.concat([tf.zeros((1, B, U)), C[:-1]], 0)
+    to_c = o * (1 - tc * tc)                                            # dc gets dh · to_c
+    slopes = tf.concat([g * i * (1 - i), c_before * f * (1 - f), i * (1 - g * g), tc * o * (1 - o)], -1)
+    Rt = tf.transpose(R)
+    def step(t, dh, dc, dzs):
+        dh = dh + dh_out[t]                                            # from the output, and from step t + 1
+        dc = dc + dh * to_c[t]
+        dz = tf.concat([dc, dc, dc, dh], -1) * slopes[t]               # i, f, g from the cell state; o from h
+        return t - 1, tf.matmul(dz, Rt), dc * f[t], dzs.write(t, dz)   # the one small product of the step
+    out = tf.while_loop(lambda t, *_: t >= 0, step, (T - 1, tf.zeros((B, U)), tf.zeros((B, U)), tf.TensorArray(tf.float32, size=T)))
+    return out[3].stack()
+
+# %% ../nbs/08_generator.ipynb #f0a1b2c4
+def fused_lstm(x, kernel, recurrent_kernel, bias):
+    """Keras's LSTM (every step's output, zero initial state, gates i, f, g, o): x (B, T, I) → h (B, T, U), with a
+    hand-written gradient that does one small product per step and the weights' gradients as large products at the end."""
+    import tensorflow as tf
+    @tf.custom_gradient
+    def run(x, W, R, b):
+        T, B, I, U = tf.shape(x)[1], tf.shape(x)[0], tf.shape(x)[2], tf.shape(R)[0]
+        X = tf.reshape(tf.transpose(x, (1, 0, 2)), (-1, I))             # (T·B, I), time first
+        double_g = tf.concat([tf.ones(2 * U), tf.fill([U], 2.0), tf.ones(U)], 0)
+        xz = tf.reshape(tf.matmul(X, W * double_g) + b * double_g, (T, B, 4 * U))   # every step's input share: one large product
+        H, C, S = _lstm_forward(xz, R * double_g)
+        def grad(dh):
+            dZ = tf.reshape(_lstm_backward(tf.transpose(dh, (1, 0, 2)), C, S, R), (-1, 4 * U))
+            H_before = tf.reshape(tf.concat([tf.zeros((1, B, U)), H[:-1]], 0), (-1, U))
+            dx = tf.transpose(tf.reshape(tf.matmul(dZ, W, transpose_b=True), (T, B, I)), (1, 0, 2))
+            return dx, tf.matmul(X, dZ, transpose_a=True), tf.matmul(H_before, dZ, transpose_a=True), tf.reduce_sum(dZ, 0)
+        return tf.transpose(H, (1, 0, 2)), grad
+    return run(x, *(tf.convert_to_tensor(w) for w in (kernel, recurrent_kernel, bias)))    # read outside: the tape sees the reads
+
+# %% ../nbs/08_generator.ipynb #f0a1b2c5
+_FUSED = {}
+
+def fused_lstm_class():
+    """The `FusedLSTM` layer class: a `keras.layers.LSTM` that runs `fused_lstm` where it can (every step's output, no
+    mask, no initial state, default activations, no dropout inside) and Keras's own loop elsewhere. Made and registered
+    with Keras on first use, so that importing this module does not import TensorFlow."""
+    if "class" in _FUSED: return _FUSED["class"]
+    import keras
+    @keras.saving.register_keras_serializable(package="maestro_lessons")
+    class FusedLSTM(keras.layers.LSTM):
+        def call(self, sequences, initial_state=None, mask=None, training=False):
+            own = (initial_state is None and mask is None and self.return_sequences and not self.return_state
+                   and not self.go_backwards and not self.dropout and not self.recurrent_dropout and self.use_bias
+                   and self.activation.__name__ == "tanh" and self.recurrent_activation.__name__ == "sigmoid")
+            if not own: return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+            return fused_lstm(sequences, self.cell.kernel, self.cell.recurrent_kernel, self.cell.bias)
+    _FUSED["class"] = FusedLSTM
+    return FusedLSTM
+
+def plain_lstm_model(model):
+    "`model` with each `FusedLSTM` a plain `keras.layers.LSTM` with the same weights (a saved bundle then loads anywhere)."
+    import keras
+    fused = fused_lstm_class()
+    if not any(isinstance(l, fused) for l in model.layers): return model
+    def clone(layer):
+        if isinstance(layer, fused): return keras.layers.LSTM.from_config(layer.get_config())
+        return layer.__class__.from_config(layer.get_config())
+    bare = keras.Model(model.inputs, model.outputs, name=model.name)   # the same layers, no compile settings to rebuild
+    plain = keras.models.clone_model(bare, clone_function=clone)
+    plain.set_weights(model.get_weights())
+    return plain
 
 # %% ../nbs/08_generator.ipynb #29cddaf2
 def masked_accuracy(pad_id: int = 0):
@@ -190,7 +285,7 @@ def save_generator(gen: Generator, folder) -> Path:
     folder's other files (the training run's log and checkpoints, when it was trained there) are kept."""
     info = dict(bundle_stamp(GENERATOR_FORMAT), encoding=gen.encoding.config, meta=gen.meta)
     def write(tmp):
-        gen.model.save(tmp / "model.keras")
+        plain_lstm_model(gen.model).save(tmp / "model.keras")      # trained with FusedLSTM or not, saved with Keras's LSTM
         (tmp / "generator.json").write_text(json.dumps(info, indent=1, default=str))
     return atomic_folder(folder, write, keep=True)
 

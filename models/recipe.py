@@ -117,7 +117,8 @@ def learning_rates(run: Path, lr: float | None = None) -> list:
 def finish_from_checkpoint(work: Path, data, finished_early: bool = True) -> None:
     "Ship the best epoch of a run (`--finish`: of a stopped one): its checkpoint (best validation loss) and training log."
     import keras, pandas as pd
-    from maestro_lessons.generator import Generator, save_generator
+    from maestro_lessons.generator import Generator, save_generator, fused_lstm_class
+    fused_lstm_class()                                              # a checkpoint of a CPU run holds FusedLSTM layers
     run = work / "run"
     if not (run / "checkpoint.keras").exists(): raise SystemExit(f"{run}: no checkpoint to finish from; run without --finish")
     m = keras.models.load_model(run / "checkpoint.keras", compile=False)
