@@ -89,7 +89,7 @@ def shipped_generator() -> Path | None:
 
 def describe(gen) -> str:
     "A generator's network in a few words: its LSTM layers, their width, its parameters."
-    lstm = [l for l in gen.model.layers if type(l).__name__ == "LSTM"]
+    lstm = gen.lstm_layers
     return f"{len(lstm)} LSTM × {lstm[0].units if lstm else '?'}, {gen.model.count_params():,} parameters"
 
 # %% ../nbs/demo.ipynb #d3e0a003

@@ -272,8 +272,14 @@ class Generator:
         "True when the model reads the composer at every step (a second input), not only from its first token."
         return len(self.model.inputs) == 2
 
+    @property
+    def lstm_layers(self) -> list:
+        "The model's LSTM layers (Keras's, or the `FusedLSTM` that trains faster on a CPU)."
+        import keras
+        return [l for l in self.model.layers if isinstance(l, keras.layers.LSTM)]
+
     def __repr__(self):
-        lstm = [l for l in self.model.layers if type(l).__name__ == "LSTM"]
+        lstm = self.lstm_layers
         return (f"Generator({len(lstm)} LSTM × {lstm[0].units if lstm else '?'}, {self.encoding.name} vocab "
                 f"{self.encoding.vocab_size}, composers {self.composers}{' at every step' if self.conditioned else ''}, "
                 f"{self.model.count_params():,} parameters)")
