@@ -28,7 +28,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from maestro_lessons.sampling import temperature_text
+from maestro_lessons.sampling import parse_temperature, temperature_text
 
 
 def shown_path(folder: Path) -> str:
@@ -56,7 +56,15 @@ def write_set(gen, plan, out: Path, args) -> int:
 
 def parse_temperatures(text: str) -> list:
     "`0.7,0.6/1/0.85` → [0.7, (0.6, 1.0, 0.85)]: numbers, or one per field of a note triple (pitch/offset/duration)."
-    return [float(t) if "/" not in t else tuple(float(x) for x in t.split("/")) for t in text.split(",")]
+    return [parse_temperature(t) for t in text.split(",")]
+
+
+def write_and_judge(gen, out: Path, pieces: int, args, real=None) -> dict:
+    "Write `pieces` pieces per composer of `gen` into the new folder `out` with `args`' settings, and `judge` them against `real`."
+    from maestro_lessons.judging import judge
+    out.mkdir(parents=True)
+    write_set(gen, [(c, c, i) for c in gen.composers for i in range(pieces)], out, args)
+    return judge(out, real=real)
 
 
 def choose_temperature(gen, temperatures, args) -> dict:
@@ -65,15 +73,13 @@ def choose_temperature(gen, temperatures, args) -> dict:
     composer-feature (the three targets) wins."""
     import argparse, tempfile
     from maestro_lessons.classifier import clip_data
-    from maestro_lessons.judging import judge
     data = clip_data()
     train = data.manifest[data.manifest.id.isin([data.cache.ids[i] for i in data.parts["train"]])]
     rows = []
     for t in temperatures:
-        out = Path(tempfile.mkdtemp(prefix=f"choose-{temperature_text(t).replace('/', '_')}-"))
+        out = Path(tempfile.mkdtemp(prefix=f"choose-{temperature_text(t).replace('/', '_')}-")) / "pieces"
         trial = argparse.Namespace(**{**vars(args), "temperature": t, "seed": args.seed + 1000})
-        write_set(gen, [(c, c, i) for c in gen.composers for i in range(args.choose_pieces)], out, trial)
-        s = judge(out, real=train)["summary"]
+        s = write_and_judge(gen, out, args.choose_pieces, trial, real=train)["summary"]
         rows.append(dict(temperature=t, critic_agree=s["critic_agree"], realism=s["realism"], worst=s["worst"],
                          score=s["critic_agree"] + s["realism"] + s["worst"]))
         print(f"temperature {temperature_text(t)}: critic agreement {s['critic_agree']:.3f}, realism {s['realism']:.3f}, "
@@ -110,7 +116,7 @@ def main(argv=None) -> int:
     ap.add_argument("--pieces", type=int, default=20, help="pieces per composer")
     ap.add_argument("--seconds", type=float, default=20.0, help="length of each piece")
     ap.add_argument("--seed", type=int, default=0, help="the same for every composer")
-    ap.add_argument("--temperature", type=lambda t: parse_temperatures(t)[0], default=1.0,
+    ap.add_argument("--temperature", type=parse_temperature, default=1.0,
                     help="one number, or one per field of a note triple: pitch/offset/duration, e.g. 0.6/1/0.85")
     ap.add_argument("--top-p", type=float, default=1.0)
     ap.add_argument("--out", help="folder for the MIDI files (default: a temporary folder)")

@@ -21,9 +21,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from generation_quality import parse_temperatures
-from maestro_lessons.sampling import temperature_text
+from maestro_lessons.sampling import parse_temperature, temperature_text
 
 
 def main(argv=None) -> int:
@@ -32,7 +30,7 @@ def main(argv=None) -> int:
     ap.add_argument("--pieces", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--temperature", type=lambda t: parse_temperatures(t)[0], help="default: the model's own (generator.json); one number or pitch/offset/duration")
+    ap.add_argument("--temperature", type=parse_temperature, help="default: the model's own (generator.json); one number or pitch/offset/duration")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "judge_reference.json"))
     args = ap.parse_args(argv)
     import pandas as pd

@@ -39,15 +39,6 @@ def train(lr: float, power: float, args, folder: Path) -> dict:
     return row
 
 
-def judge_set(gen, out: Path, pieces: int, bench) -> dict:
-    "Write `pieces` pieces per composer of `gen` into `out` with the benchmark's settings `bench`, and judge them."
-    from generation_quality import write_set
-    from maestro_lessons.judging import judge
-    out.mkdir()
-    write_set(gen, [(c, c, i) for c in gen.composers for i in range(pieces)], out, bench)
-    return judge(out)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, default=4.0)
@@ -59,7 +50,7 @@ def main(argv=None) -> int:
     ap.add_argument("--units", type=int, default=128)
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "quick_generator.json"))
     args = ap.parse_args(argv)
-    from generation_quality import choose_temperature, parse_temperatures
+    from generation_quality import choose_temperature, parse_temperatures, write_and_judge
     from maestro_lessons.sampling import temperature_text
     from maestro_lessons.generator import load_generator
     from maestro_lessons.judging import summary_line, report_table
@@ -71,7 +62,7 @@ def main(argv=None) -> int:
     bench = argparse.Namespace(seconds=20.0, seed=0, top_p=1.0, temperature=1.0, choose_pieces=args.choose_pieces)
     choice = choose_temperature(gen, parse_temperatures(args.choose), bench)
     bench.temperature = choice["chosen"]
-    r = judge_set(gen, work / "pieces", args.pieces, bench)
+    r = write_and_judge(gen, work / "pieces", args.pieces, bench)
     print(f"\nlearning rate {best['lr']:g}, composer power {best['composer_power']}, temperature {temperature_text(bench.temperature)}: "
           f"{args.pieces} pieces of 20 s per composer\n{report_table(r).to_string()}\n{summary_line(r['summary'])}")
     table = r["composers"]
@@ -79,7 +70,7 @@ def main(argv=None) -> int:
     for p in powers:
         if p == best["composer_power"]: continue
         rival = min((x for x in runs if x["composer_power"] == p), key=lambda x: x["val_nll_per_note"])
-        o = judge_set(load_generator(rival["folder"]), work / f"pieces-{p}", args.pieces, bench)
+        o = write_and_judge(load_generator(rival["folder"]), work / f"pieces-{p}", args.pieces, bench)
         others[str(p)] = dict(run={k: v for k, v in rival.items() if k != "folder"}, summary=o["summary"],
                               bach_realism=float(o["composers"].loc["Bach", "realism"]))
         print(f"composer power {p} (lr {rival['lr']:g}), the same temperature and judge: {summary_line(o['summary'])} "

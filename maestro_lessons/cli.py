@@ -369,11 +369,10 @@ def _seconds_or_none(text: str) -> float | None:
     return None if text.strip().lower() == "none" else float(text)
 
 def _temperature(text: str) -> float | tuple:
-    "A sampling temperature from the command line: `0.8`, or one per field of a note triple, `0.6/1/0.85`."
-    try: t = tuple(float(x) for x in text.split("/"))
-    except ValueError: raise argparse.ArgumentTypeError(f"not a temperature: {text!r} (a number, or pitch/offset/duration like 0.6/1/0.85)")
-    if min(t) < 0: raise argparse.ArgumentTypeError(f"a temperature cannot be negative: {text!r}")
-    return t[0] if len(t) == 1 else t
+    "A sampling temperature from the command line: `0.8`, or one per field of a note triple, `0.6/1/0.85` (`parse_temperature`)."
+    from maestro_lessons.sampling import parse_temperature
+    try: return parse_temperature(text)
+    except ValueError as e: raise argparse.ArgumentTypeError(str(e)) from None
 
 # %% ../nbs/A2_cli.ipynb #b6eb1424
 def _add_classify(sub) -> None:

@@ -18,8 +18,8 @@ from .generator import Generator
 
 # %% auto #0
 __all__ = ['classic_generate', 'token_steps', 'token_grammar', 'step_seconds', 'Sampler', 'phase_temperatures',
-           'temperature_text', 'repair_tokens', 'primer_tokens', 'generate', 'time_steps', 'clip_notes',
-           'sample_each_epoch', 'loop_period']
+           'temperature_text', 'parse_temperature', 'repair_tokens', 'primer_tokens', 'generate', 'time_steps',
+           'clip_notes', 'sample_each_epoch', 'loop_period']
 
 # %% ../nbs/09_sampling.ipynb #98f5a76b
 def _sample_numpy(logits, temperature: float, rng) -> int:
@@ -148,6 +148,13 @@ def phase_temperatures(temperature, phases: int) -> np.ndarray:
 def temperature_text(temperature) -> str:
     "A temperature as people write it: `0.7`, or one per field `0.6/1/0.85` (pitch/offset/duration)."
     return "/".join(f"{float(t):g}" for t in np.atleast_1d(temperature))
+
+def parse_temperature(text: str) -> float | tuple:
+    "`temperature_text` read back: `0.8` → 0.8, `0.6/1/0.85` → (0.6, 1.0, 0.85); a clear error for anything else."
+    try: t = tuple(float(x) for x in str(text).split("/"))
+    except ValueError: raise ValueError(f"not a temperature: {text!r} (a number, or pitch/offset/duration like 0.6/1/0.85)") from None
+    if min(t) < 0: raise ValueError(f"a temperature cannot be negative: {text!r}")
+    return t[0] if len(t) == 1 else t
 
 # %% ../nbs/09_sampling.ipynb #46e6fd55
 @patch
