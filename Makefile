@@ -70,6 +70,7 @@ bench: install
 models: install
 	$(PY) models/recipe.py classifier
 	$(PY) models/recipe.py generator
+	$(PY) models/recipe.py opening
 	$(PY) benchmarks/generation_quality.py --write
 
 ## re-create the bundled corpus from music21 (slow; its output is committed)

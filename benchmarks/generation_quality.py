@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Generation quality of a trained generator: 20 pieces of 20 s per composer, judged against the real pieces of each composer.
 
-    python benchmarks/generation_quality.py [--model DIR] [--pieces 20] [--seconds 20] [--seed 0] [--temperature 1.0]
+    python benchmarks/generation_quality.py [--model DIR] [--pieces 20] [--seconds 20] [--seed 0] [--temperature T]
                                             [--choose 0.7,0.6/1/0.85,...] [--choose-pieces 8]
                                             [--top-p 1.0] [--out DIR] [--json FILE] [--control] [--write]
 
@@ -116,8 +116,9 @@ def main(argv=None) -> int:
     ap.add_argument("--pieces", type=int, default=20, help="pieces per composer")
     ap.add_argument("--seconds", type=float, default=20.0, help="length of each piece")
     ap.add_argument("--seed", type=int, default=0, help="the same for every composer")
-    ap.add_argument("--temperature", type=parse_temperature, default=1.0,
-                    help="one number, or one per field of a note triple: pitch/offset/duration, e.g. 0.6/1/0.85")
+    ap.add_argument("--temperature", type=parse_temperature,
+                    help="one number, or one per field of a note triple: pitch/offset/duration, e.g. 0.6/1/0.85 (default: the "
+                         "generator's own, as `maestro generate` samples it, else 1)")
     ap.add_argument("--top-p", type=float, default=1.0)
     ap.add_argument("--out", help="folder for the MIDI files (default: a temporary folder)")
     ap.add_argument("--json", help="also write the figures to this JSON file")
@@ -142,6 +143,7 @@ def main(argv=None) -> int:
     from maestro_lessons.generator import load_generator
     from maestro_lessons.judging import judge, summary_line
     gen = load_generator(folder)
+    if args.temperature is None: args.temperature = gen.meta.get("temperature", 1.0)      # as its users hear it
     out = Path(args.out or tempfile.mkdtemp(prefix="generation_quality-"))
     out.mkdir(parents=True, exist_ok=True)
     choice = None

@@ -171,10 +171,8 @@ class NoteOffsetDurationEncoding(Encoding):
                             *(f"DURATION_{k}" for k in range(1, max_duration + 1))])
         self._set_layout(special=len(SPECIALS), pitch=128, offset=max_offset + 1, duration=max_duration)
 
-    @property
-    def sizes(self) -> tuple[int, int, int]:
-        "How many ids the pitch, offset and duration fields hold: the output sizes of a model with a head per field."
-        return tuple(len(self.layout[f]) for f in ("pitch", "offset", "duration"))
+    sizes = property(lambda self: tuple(len(self.layout[f]) for f in ("pitch", "offset", "duration")),
+                     doc="How many ids the pitch, offset and duration fields hold: the output sizes of a model with a head per field.")
 
     def encode(self, notes: Notes) -> np.ndarray:
         "An int32 array (notes, 3) of pitch, offset and duration ids, sorted by onset, pitch and duration."
@@ -482,8 +480,14 @@ def augment(notes: Notes, seed=None, max_semitones: int = 6, stretch=(0.95, 1.05
 
 # %% ../nbs/03_encodings.ipynb #d2aadd4f
 class NoteTripleEncoding(NoteOffsetDurationEncoding):
-    "The (pitch, offset, duration) triples flattened: three token ids per note, one flat array per piece."
+    "The triples flattened, one flat array per piece; `opening`: one id more (the last), `<opening>`, to begin a piece."
     name = "note_triples"
+    def __init__(self, *args, opening: bool = False, **kw):
+        super().__init__(*args, **kw)
+        if opening:                                             # else the config (and every cache's key) as before
+            self._set(**self._settings, opening=True); self.vocab = Vocab([*self.vocab.tokens, "<opening>"])
+            self._set_layout(**{f: len(r) for f, r in self.layout.items()}, opening=1)
+    opening_id = property(lambda self: getattr(self, "opening0", None), doc="The id of `<opening>`, or None without it.")
     def encode(self, notes: Notes) -> np.ndarray: return super().encode(notes).reshape(-1)
 
 ENCODINGS = {c.name: c for c in (NoteChordEncoding, NoteOffsetDurationEncoding, NoteTripleEncoding, PerformanceEncoding,
@@ -491,7 +495,6 @@ ENCODINGS = {c.name: c for c in (NoteChordEncoding, NoteOffsetDurationEncoding, 
 
 def encoding_from_config(config: dict) -> Encoding:
     "The encoding described by `config` (as returned by `.config`)."
-    cfg = dict(config)
-    name = cfg.pop("name", None)
+    cfg = dict(config); name = cfg.pop("name", None)
     if name not in ENCODINGS: raise ValueError(f"unknown encoding {name!r}; known: {sorted(ENCODINGS)}")
     return ENCODINGS[name](**cfg)

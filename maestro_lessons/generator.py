@@ -21,8 +21,8 @@ from .encodings import PerformanceEncoding, encoding_from_config
 __all__ = ['GENERATOR_FORMAT', 'fit_budget', 'composer_sample', 'generator_encoding', 'composer_lm_dataset', 'composer_ids_of',
            'build_generator', 'fused_lstm', 'fused_lstm_class', 'plain_lstm_model', 'masked_accuracy',
            'compile_generator', 'time_budget', 'train_generator', 'Generator', 'save_generator', 'load_generator',
-           'evaluate_generator', 'sequence_nll', 'train_on_corpus', 'train_note_generator', 'held_out_windows',
-           'note_nll', 'unigram_nll', 'conditioning_effect', 'composer_shares']
+           'evaluate_generator', 'sequence_nll', 'train_on_corpus', 'note_windows', 'train_note_generator',
+           'held_out_windows', 'note_nll', 'unigram_nll', 'conditioning_effect', 'composer_shares']
 
 # %% ../nbs/08_generator.ipynb #046cf8cf
 def fit_budget(full: int, test: int = 1) -> int:
@@ -44,21 +44,28 @@ def generator_encoding(composers, **kw) -> PerformanceEncoding:
 # %% ../nbs/08_generator.ipynb #b03262b3
 def composer_lm_dataset(cache, pieces, composer_ids, length: int = 256, stride: int | None = None,
                         batch_size: int = 32, shuffle: bool = True, seed: int = 0, drop_remainder: bool = False,
-                        conditioned: bool = False, composer_power: float | None = None):
+                        conditioned: bool = False, composer_power: float | None = None, opening_id: int | None = None,
+                        opening_weight: int = 1):
     """Batches (inputs, targets), both (batch, length) int32: inputs = the start token of the window's composer
     (`composer_ids`, in label order) + window[:-1], targets = window. `conditioned`: inputs are (tokens, composers),
     the composer's label repeated at every position, for a model that reads the composer at every step. `composer_power`:
-    each composer's windows drawn as often as their count ** power (endlessly; 1: as in the data, 0: every composer alike)."""
+    each composer's windows drawn as often as their count ** power (endlessly; 1: as in the data, 0: every composer alike).
+    `opening_id`: the start token of the windows that begin a piece (the others keep their composer's), each of them
+    `opening_weight` times as often as the others."""
     import tensorflow as tf
     from maestro_lessons.sequences import window_index, _tf_windows, _window_dataset
     table = tf.constant(np.asarray(composer_ids, np.int32))      # cache label → start token id
     if len(composer_ids) != len(cache.classes):
         raise ValueError(f"{len(composer_ids)} composer ids for {len(cache.classes)} classes {cache.classes}")
     idx = window_index(cache.offsets, pieces, length, stride, min_tokens=1)
+    begins = (idx.start == np.asarray(cache.offsets)[idx.piece]).to_numpy()
+    idx = pd.concat([idx] + [idx[begins]] * (opening_weight - 1)) if opening_id is not None else idx
     tokens, pad = cache.tensor(), cache.pad_id
+    firsts = tf.constant(np.asarray(cache.offsets, np.int64)[np.asarray(pieces, np.int64)])   # where each piece begins
     def make(s, e, y):
-        w = _tf_windows(tokens, s, e, length, pad)
-        x = tf.concat([tf.gather(table, y)[:, None], w[:, :-1]], axis=1)
+        w, head = _tf_windows(tokens, s, e, length, pad), tf.gather(table, y)
+        if opening_id is not None: head = tf.where(tf.reduce_any(s[:, None] == firsts[None, :], 1), opening_id, head)
+        x = tf.concat([head[:, None], w[:, :-1]], axis=1)
         if conditioned: x = (x, tf.broadcast_to(tf.cast(y, tf.int32)[:, None], tf.shape(x)))
         return x, w
     return _window_dataset(cache, idx, make, batch_size, shuffle, seed, drop_remainder, composer_power)
@@ -372,27 +379,42 @@ def train_on_corpus(manifest: pd.DataFrame | None = None, per_composer: int | No
     return gen
 
 
+# %% ../nbs/08_generator.ipynb #op3n0001
+def note_windows(data, notes: int = 64, batch_size: int = 32, seed: int = 0, composer_power: float | None = None,
+                 opening: bool = False, opening_weight: int = 1):
+    """The encoding, the training and validation datasets, and the batches in one pass over the training windows, of a
+    composer-conditioned note generator on `data`'s pieces and split: windows of `notes` notes (every `notes // 2` for
+    training), the composer at every step; `opening`: the encoding with `<opening>`, which starts a piece's first window (in training `opening_weight` times as
+    often as the others)."""
+    from maestro_lessons.sequences import window_index
+    enc, cache, length = data.encoding, data.cache, 3 * notes
+    enc = encoding_from_config({**enc.config, "opening": True}) if opening else enc   # the same ids, one more
+    start = [enc.bos_id] * len(cache.classes)                   # the composer comes in by its own input, not a token
+    stride = 3 * max(1, notes // 2)
+    kw = dict(batch_size=batch_size, conditioned=True, opening_id=enc.opening_id)
+    train = composer_lm_dataset(cache, data.parts["train"], start, length, stride, seed=seed, composer_power=composer_power,
+                                opening_weight=opening_weight, **kw)
+    valid = composer_lm_dataset(cache, data.parts["valid"], start, length, shuffle=False, **kw)
+    steps = -(-len(window_index(cache.offsets, data.parts["train"], length, stride)) // batch_size)
+    return enc, train, valid, steps
+
 # %% ../nbs/08_generator.ipynb #dc477cce
 def train_note_generator(data=None, notes: int = 64, batch_size: int = 32, embed_dim: int = 64, units: int = 256,
                          n_layers: int = 2, dropout: float = 0.2, composer_dim: int = 16, epochs: int = 30,
                          steps_per_epoch: int | None = None, validation_steps: int | None = None, minutes: float | None = None,
                          patience: int = 3, folder=None, seed: int = 0, seconds_per_beat: float = 0.5, lr: float = 1e-3,
-                         callbacks=(), resume: bool = False, verbose: int = 1, composer_power: float | None = None) -> Generator:
+                         callbacks=(), resume: bool = False, verbose: int = 1, composer_power: float | None = None,
+                         opening: bool = False) -> Generator:
     """A composer-conditioned generator of notes as (pitch, offset, duration) triples, trained on the classifier
     lesson's pieces and split (`data`, default `clip_data()`): every note carries its own duration, so none can hang.
     Windows of `notes` notes, every `notes // 2`; the composer reaches the network at every step; `composer_power`: composers drawn as often as
-    their windows' count ** power (`composer_lm_dataset`); saved in `folder`."""
+    their windows' count ** power (`composer_lm_dataset`); `opening`: a piece's first window starts with `<opening>`
+    (the encoding's `opening`), so the model learns how pieces begin; saved in `folder`."""
     import keras
     from maestro_lessons.classifier import clip_data
-    from maestro_lessons.sequences import window_index
     data = clip_data(seed=seed) if data is None else data
-    enc, cache, length = data.encoding, data.cache, 3 * notes
-    start = [enc.bos_id] * len(cache.classes)                   # the composer comes in by its own input, not a token
-    stride = 3 * max(1, notes // 2)
-    train = composer_lm_dataset(cache, data.parts["train"], start, length, stride, batch_size, seed=seed, conditioned=True,
-                                composer_power=composer_power)
-    valid = composer_lm_dataset(cache, data.parts["valid"], start, length, batch_size=batch_size, shuffle=False, conditioned=True)
-    steps_per_epoch = steps_per_epoch or -(-len(window_index(cache.offsets, data.parts["train"], length, stride)) // batch_size)
+    enc, train, valid, steps = note_windows(data, notes, batch_size, seed, composer_power, opening)
+    cache, steps_per_epoch = data.cache, steps_per_epoch or steps
     keras.utils.set_random_seed(seed)
     model = build_generator(enc.vocab_size, embed_dim, units, n_layers, dropout, name="note_generator",
                             n_composers=len(cache.classes), composer_dim=composer_dim)

@@ -286,29 +286,32 @@ def primer_tokens(primer, encoding, seconds: float | None = 10.0, seconds_per_be
 
 
 # %% ../nbs/09_sampling.ipynb #74464a16
-def _start(gen: Generator, composer: str | None) -> tuple[list[int], int | None, str | None]:
-    "The prefix's start token, the composer's number for a model that reads it at every step, and the composer's name."
+def _start(gen: Generator, composer: str | None, opening: bool = True) -> tuple[list[int], int | None, str | None]:
+    """The prefix's start token (the composer's, else `<opening>` where the encoding has it: a piece's beginning, else
+    `<bos>`; `opening=False`: `<bos>`), the composer's number for a model that reads it at every step, and the composer's name."""
     enc, names = gen.encoding, gen.composers
+    first = enc.bos_id if getattr(enc, "opening_id", None) is None or not opening else enc.opening_id
     if composer is None:
         if names: raise ValueError(f"this generator needs a composer, one of {names}")
-        return [enc.bos_id], None, None
+        return [first], None, None
     match = [c for c in names if c.lower() == str(composer).lower()]
     if not match: raise ValueError(f"unknown composer {composer!r}; this generator knows {names}")
-    start = enc.composer_id(match[0]) if getattr(enc, "composers", None) else enc.bos_id
+    start = enc.composer_id(match[0]) if getattr(enc, "composers", None) else first
     return [start], (names.index(match[0]) if gen.conditioned else None), match[0]
 
 # %% ../nbs/09_sampling.ipynb #fd76582b
 def generate(gen: Generator, composer: str | None = None, seconds: float | None = 30.0, tokens: int | None = None,
              temperature: float | tuple | None = None, top_k: int = 0, top_p: float = 1.0, primer=None, primer_seconds: float = 10.0,
              n: int = 1, seed: int = 0, include_primer: bool = False, max_note: float | None = 5.0,
-             jit_compile: bool = False) -> list[Notes]:
+             jit_compile: bool = False, opening: bool = True) -> list[Notes]:
     """`n` pieces of `seconds` (or `tokens`) as `composer`, continuing `primer` (a MIDI path, Notes or ids) if given.
     Notes come back in seconds, unisons merged (`merge_unisons`); `max_note` (seconds) cuts notes longer than that (None:
     as written); `temperature`: one number, or one per field of a note triple (pitch, offset, duration); None: the
-    generator's own (`meta['temperature']`, chosen by its benchmark), else 1."""
+    generator's own (`meta['temperature']`, chosen by its benchmark), else 1; `opening`: begin as a piece begins (`<opening>`,
+    where the generator knows it), else as anywhere in one (`<bos>`)."""
     enc, spb = gen.encoding, float(gen.meta.get("seconds_per_beat", 0.5))
     if temperature is None: temperature = gen.meta.get("temperature", 1.0)
-    prefix, who, composer = _start(gen, composer)
+    prefix, who, composer = _start(gen, composer, opening)
     head = primer_tokens(primer, enc, primer_seconds, spb) if primer is not None else np.zeros(0, np.int32)
     ids = gen.sampler(jit_compile).sample(np.r_[prefix, head], tokens=tokens, seconds=None if tokens else seconds,
                                           batch=n, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,

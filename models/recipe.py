@@ -3,6 +3,7 @@
 
     python models/recipe.py classifier [--work DIR] [--epochs 12]
     python models/recipe.py generator [--work DIR] [--epochs 40] [--units 256] [--lr LR] [--finish]
+    python models/recipe.py opening [--work DIR] [--epochs 20] [--lr 0.0005] [--finish]
 
 **classifier** — the composer classifier of the classifier lesson (event LSTM of 128 units over 64-note clips of
 Bach, Beethoven, Monteverdi, Palestrina and Traditional; split by work, seed 0), trained three times with class weights
@@ -23,6 +24,15 @@ log, curves and corpus record; `benchmarks/generation_quality.py` then judges it
 `--finish` ships the best epoch of a stopped run (its best-validation checkpoint) without training further. `--lr`: the
 learning rate from the next epoch on (default: the run's last one; 0.001 for a new run); the run folder keeps each change
 (`learning_rates.json`), and the bundle's `generator.json` records them.
+
+**opening** — the generator above, taught where a piece begins: its vocabulary gains one token, `<opening>` (the
+encoding's `opening=True`), which starts the first window of every piece while the windows from the middle keep
+`<bos>`; the sampler starts every piece with it. The model is widened without forgetting anything (`widen_for_opening`:
+the new token reads as `<bos>` did, and is never predicted), then trained on, early stopping on the validation loss of the
+same windows, resumable like the generator's run (`models-work/opening/`). Its starting point is the generator bundle of
+the work folder, else the shipped one (copied to `models-work/opening/base/` on the first run, so a resumed run keeps
+it). The shipped bundle's `training.csv` holds both runs, one after the other; `generator.json` says from which epoch the
+model read `<opening>` (`opening_from_epoch`).
 """
 import argparse, json, os, shutil, sys, time
 from pathlib import Path
@@ -102,14 +112,16 @@ def classifier(args) -> None:
     print(f"wrote {out} and {res}")
 
 
-def learning_rates(run: Path, lr: float | None = None) -> list:
-    "The learning rates of the run in `run` ([{from_epoch, lr}], `learning_rates.json`); with `lr`, record it for the next epoch first."
-    f, done = run / "learning_rates.json", run / "training.csv"
+def learning_rates(run: Path, lr: float | None = None, key: str = "lr", old: float = 1e-3) -> list:
+    """The learning rates of the run in `run` ([{from_epoch, lr}], `learning_rates.json`); with `lr`, record it for the next
+    epoch first. `key`: another setting of the run that may change between sessions (`opening_weight`), `old` its value for
+    runs older than the record."""
+    f, done = run / ("learning_rates.json" if key == "lr" else f"{key}s.json"), run / "training.csv"
     if f.is_file(): rates = json.loads(f.read_text())
-    else: rates = [dict(from_epoch=1, lr=1e-3)] if done.is_file() else []          # runs older than the record: 1e-3
-    if lr is not None and (not rates or rates[-1]["lr"] != lr):
+    else: rates = [{"from_epoch": 1, key: old}] if done.is_file() else []          # runs older than the record
+    if lr is not None and (not rates or rates[-1][key] != lr):
         import pandas as pd
-        rates.append(dict(from_epoch=(len(pd.read_csv(done)) if done.is_file() else 0) + 1, lr=lr))
+        rates.append({"from_epoch": (len(pd.read_csv(done)) if done.is_file() else 0) + 1, key: lr})
         run.mkdir(parents=True, exist_ok=True); f.write_text(json.dumps(rates, indent=1))
     return rates
 
@@ -164,17 +176,101 @@ def generator(args) -> None:
     print(f"wrote {out}; judge it: python benchmarks/generation_quality.py")
 
 
+def widen_for_opening(model, bos_id: int):
+    """`model` (a note generator) with one token more at the end of its vocabulary, `<opening>`: its embedding is `<bos>`'s
+    (the model reads it as it read `<bos>`) and its logit starts below every other (nothing in the data predicts it)."""
+    import numpy as np
+    from maestro_lessons.generator import build_generator
+    emb, logits, lstm = model.get_layer("embedding"), model.get_layer("logits"), model.get_layer("lstm_0")
+    v, n_layers = emb.input_dim, sum(l.name.startswith("lstm_") for l in model.layers)
+    dropout = model.get_layer("dropout_0").rate if "dropout_0" in [l.name for l in model.layers] else 0
+    comp = model.get_layer("composer_embedding")
+    wide = build_generator(v + 1, emb.output_dim, lstm.units, n_layers, dropout, name=model.name,
+                           n_composers=comp.input_dim, composer_dim=comp.output_dim)
+    for layer in model.layers:
+        if layer.weights and layer not in (emb, logits): wide.get_layer(layer.name).set_weights(layer.get_weights())
+    E = emb.get_weights()[0]
+    wide.get_layer("embedding").set_weights([np.r_[E, E[bos_id:bos_id + 1]]])
+    K, b = logits.get_weights()
+    wide.get_layer("logits").set_weights([np.c_[K, np.zeros((len(K), 1), K.dtype)], np.r_[b, b.min() - 10]])
+    return wide
+
+
+def opening(args) -> None:
+    import keras, numpy as np, pandas as pd
+    from maestro_lessons.classifier import clip_data
+    from maestro_lessons.generator import (Generator, load_generator, save_generator, note_windows, train_generator,
+                                           fused_lstm_class, evaluate_generator)
+    from maestro_lessons.trust import corpus_record
+    work = Path(args.work) if args.work else None
+    if work is None:
+        from maestro_lessons.files import cache_dir
+        work = cache_dir() / "models-work"
+    base, run, bundle = work / "opening" / "base", work / "opening" / "run", work / "opening" / "bundle"
+    if not (base / "generator.json").exists():                      # the starting point, kept for a resumed run
+        src = work / "generator" / "bundle"
+        if not (src / "generator.json").exists(): src = ROOT / "models" / "generator"
+        shutil.copytree(src, base, dirs_exist_ok=True)
+        if (src.parent / "run" / "training.csv").exists(): shutil.copy(src.parent / "run" / "training.csv", base / "training.csv")
+        (base / "from.txt").write_text(str(src))
+    data = clip_data()
+    weights = learning_rates(run, key="opening_weight", old=1)
+    weight = args.opening_weight or (weights[-1]["opening_weight"] if weights else 3)   # by default the run's last
+    if not args.finish: learning_rates(run, weight, key="opening_weight", old=1)
+    enc, train, valid, _ = note_windows(data, notes=64, batch_size=64, opening=True, opening_weight=weight)
+    fused_lstm_class()                                              # a checkpoint of a CPU run holds FusedLSTM layers
+    if not (bundle / "generator.json").exists():
+        gen0 = load_generator(base)
+        if gen0.encoding.vocab_size != data.encoding.vocab_size: raise SystemExit(f"{base}: not a generator without <opening>")
+        model = widen_for_opening(gen0.model, enc.bos_id)
+        if not (run / "start.json").exists():                       # the widened model before any training: the figure to beat
+            run.mkdir(parents=True, exist_ok=True)
+            from maestro_lessons.generator import compile_generator
+            start = evaluate_generator(compile_generator(model), valid)
+            (run / "start.json").write_text(json.dumps(dict(base=(base / "from.txt").read_text(), val_loss=start["loss"]), indent=1))
+            print(f"widened model, validation loss before training: {start['loss']:.4f}", flush=True)
+        if not args.finish:
+            lr = args.lr or 5e-4
+            learning_rates(run, lr)
+            train_generator(model, train.repeat(), valid, enc, epochs=args.epochs, folder=run, patience=3,
+                            steps_per_epoch=300, resume=True, lr=lr, verbose=2)
+        m = keras.models.load_model(run / "checkpoint.keras", compile=False)
+        log, log0 = pd.read_csv(run / "training.csv"), pd.read_csv(base / "training.csv")
+        best = int(log.val_loss.idxmin())
+        meta = dict(gen0.meta, epochs=len(log0) + best + 1, opening_from_epoch=len(log0) + 1, best_epoch=len(log0) + best + 1,
+                    val_loss=float(log.val_loss.min()), val_nll_per_note=3 * float(log.val_loss.min()),
+                    val_loss_before_opening=json.loads((run / "start.json").read_text())["val_loss"],
+                    finished_early=bool(args.finish), opening_learning_rates=learning_rates(run),
+                    opening_weights=learning_rates(run, key="opening_weight", old=1),
+                    trained=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime((run / "checkpoint.keras").stat().st_mtime)))
+        if "temperature_chosen_by" in meta: meta["temperature_chosen_by"] += ", for the generator before <opening>"
+        save_generator(Generator(keras.Model(m.inputs, m.outputs, name=m.name), enc, meta), bundle)
+        both = pd.concat([log0.assign(opening=False), log.assign(opening=True)], ignore_index=True)
+        both.index.name = "epoch"; both.drop(columns=[c for c in both.columns if c == "epoch"]).to_csv(bundle / "training.csv")
+    gen = load_generator(bundle)
+    print(gen, {k: gen.meta.get(k) for k in ("epochs", "opening_from_epoch", "val_loss", "val_loss_before_opening")}, flush=True)
+    out = ROOT / "models" / "generator"
+    tmp = out.with_name(".generator.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(bundle, tmp)
+    plot_curves(tmp / "training.csv", tmp / "curves.png", "note generator (then with <opening>)")
+    (tmp / "corpus.json").write_text(json.dumps(corpus_record(data), indent=1))
+    shutil.rmtree(out, ignore_errors=True); tmp.rename(out)
+    print(f"wrote {out}; judge it: python benchmarks/generation_quality.py")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("what", choices=("classifier", "generator"))
+    ap.add_argument("what", choices=("classifier", "generator", "opening"))
     ap.add_argument("--work", help="folder for the training runs (default: the course cache)")
-    ap.add_argument("--epochs", type=int, help="most epochs (default: classifier 12, generator 40 of 300 batches)")
+    ap.add_argument("--epochs", type=int, help="most epochs (default: classifier 12, generator 40 of 300 batches, opening 20)")
     ap.add_argument("--units", type=int, default=256, help="generator: LSTM units")
     ap.add_argument("--lr", type=float, help="generator: learning rate from the next epoch on (default: the run's last, 0.001 for a new run)")
-    ap.add_argument("--finish", action="store_true", help="generator: ship the best epoch of a stopped run instead of training on")
+    ap.add_argument("--opening-weight", type=int, help="opening: how many times as often as the others a piece's first window comes in training (default: the run's last, 3 for a new run)")
+    ap.add_argument("--finish", action="store_true", help="generator, opening: ship the best epoch of a stopped run instead of training on")
     args = ap.parse_args(argv)
-    args.epochs = args.epochs or (12 if args.what == "classifier" else 40)
-    (classifier if args.what == "classifier" else generator)(args)
+    args.epochs = args.epochs or dict(classifier=12, generator=40, opening=20)[args.what]
+    dict(classifier=classifier, generator=generator, opening=opening)[args.what](args)
 
 
 if __name__ == "__main__":
