@@ -22,3 +22,34 @@ def test_learning_rates_record_each_change(tmp_path):
     assert lr(old, 3e-4) == [dict(from_epoch=1, lr=1e-3), dict(from_epoch=3, lr=3e-4)]   # from the next epoch on
     assert json.loads((old / "learning_rates.json").read_text())[-1] == dict(from_epoch=3, lr=3e-4)
     assert lr(old) == [dict(from_epoch=1, lr=1e-3), dict(from_epoch=3, lr=3e-4)]
+
+
+def test_opening_weights_recorded_apart_from_learning_rates(tmp_path):
+    lr = recipe().learning_rates
+    run = tmp_path / "run"; run.mkdir()
+    (run / "training.csv").write_text("epoch,loss,val_loss\n0,2.0,2.1\n1,1.5,1.6\n3,1.4,1.5\n4,1.3,1.4\n")
+    assert lr(run, 3, key="opening_weight", old=1) == [dict(from_epoch=1, opening_weight=1), dict(from_epoch=5, opening_weight=3)]
+    assert json.loads((run / "opening_weights.json").read_text())[-1]["opening_weight"] == 3
+    assert not (run / "learning_rates.json").exists()                       # the learning rates keep their own record
+
+
+def test_widening_for_opening_changes_nothing_the_model_knew():
+    """The shipped generator widened by `<opening>`: the same next-note logits for every token it knew, `<opening>` read as
+    `<bos>` was, and its own logit far below every other (nothing in the data predicts it)."""
+    import numpy as np
+    from maestro_lessons.generator import build_generator
+    from maestro_lessons.encodings import NoteTripleEncoding
+    enc = NoteTripleEncoding(opening=True)
+    model = build_generator(enc.vocab_size - 1, 16, 8, 1, 0.2, name="g", n_composers=3, composer_dim=4, fused=False)
+    for layer in model.layers:                                               # weights away from their initial values
+        if layer.weights: layer.set_weights([w + np.random.default_rng(0).normal(0, 0.3, w.shape) for w in layer.get_weights()])
+    wide = recipe().widen_for_opening(model, enc.bos_id)
+    rng = np.random.default_rng(1)
+    x = np.c_[np.full(4, enc.bos_id), rng.integers(3, enc.vocab_size - 1, (4, 11))].astype("int32")
+    who = np.repeat(rng.integers(0, 3, (4, 1)), 12, 1).astype("int32")
+    a, b = model.predict([x, who], verbose=0), wide.predict([x, who], verbose=0)
+    x[:, 0] = enc.opening_id
+    c = wide.predict([x, who], verbose=0)
+    assert wide.get_layer("logits").units == enc.vocab_size and a.shape[-1] == enc.vocab_size - 1
+    assert np.abs(a - b[..., :-1]).max() < 1e-5 and np.abs(a - c[..., :-1]).max() < 1e-5
+    assert (b[..., -1] < b[..., :-1].min(-1)).all()
