@@ -58,8 +58,8 @@ def composer_lm_dataset(cache, pieces, composer_ids, length: int = 256, stride: 
     if len(composer_ids) != len(cache.classes):
         raise ValueError(f"{len(composer_ids)} composer ids for {len(cache.classes)} classes {cache.classes}")
     idx = window_index(cache.offsets, pieces, length, stride, min_tokens=1)
-    begins = (idx.start == np.asarray(cache.offsets)[idx.piece]).to_numpy()
-    idx = pd.concat([idx] + [idx[begins]] * (opening_weight - 1)) if opening_id is not None else idx
+    if opening_id is not None:                                   # the windows that begin a piece, `opening_weight` times
+        idx = pd.concat([idx] + [idx[idx.start == np.asarray(cache.offsets)[idx.piece]]] * (opening_weight - 1))
     tokens, pad = cache.tensor(), cache.pad_id
     firsts = tf.constant(np.asarray(cache.offsets, np.int64)[np.asarray(pieces, np.int64)])   # where each piece begins
     def make(s, e, y):
@@ -384,8 +384,8 @@ def note_windows(data, notes: int = 64, batch_size: int = 32, seed: int = 0, com
                  opening: bool = False, opening_weight: int = 1):
     """The encoding, the training and validation datasets, and the batches in one pass over the training windows, of a
     composer-conditioned note generator on `data`'s pieces and split: windows of `notes` notes (every `notes // 2` for
-    training), the composer at every step; `opening`: the encoding with `<opening>`, which starts a piece's first window (in training `opening_weight` times as
-    often as the others)."""
+    training), the composer at every step; `opening`: the encoding with `<opening>`, which starts a piece's first window
+    (in training `opening_weight` times as often as the others)."""
     from maestro_lessons.sequences import window_index
     enc, cache, length = data.encoding, data.cache, 3 * notes
     enc = encoding_from_config({**enc.config, "opening": True}) if opening else enc   # the same ids, one more

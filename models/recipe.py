@@ -210,6 +210,9 @@ def opening(args) -> None:
     if not (base / "generator.json").exists():                      # the starting point, kept for a resumed run
         src = work / "generator" / "bundle"
         if not (src / "generator.json").exists(): src = ROOT / "models" / "generator"
+        if json.loads((src / "generator.json").read_text())["encoding"].get("opening"):
+            raise SystemExit(f"{src}: this generator already reads <opening> (it is what this stage makes); the stage starts from "
+                             f"one without it (`recipe.py generator` first), or resumes its own run in {run.parent}")
         shutil.copytree(src, base, dirs_exist_ok=True)
         if (src.parent / "run" / "training.csv").exists(): shutil.copy(src.parent / "run" / "training.csv", base / "training.csv")
         (base / "from.txt").write_text(str(src))
@@ -221,7 +224,6 @@ def opening(args) -> None:
     fused_lstm_class()                                              # a checkpoint of a CPU run holds FusedLSTM layers
     if not (bundle / "generator.json").exists():
         gen0 = load_generator(base)
-        if gen0.encoding.vocab_size != data.encoding.vocab_size: raise SystemExit(f"{base}: not a generator without <opening>")
         model = widen_for_opening(gen0.model, enc.bos_id)
         if not (run / "start.json").exists():                       # the widened model before any training: the figure to beat
             run.mkdir(parents=True, exist_ok=True)

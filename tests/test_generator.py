@@ -336,9 +336,11 @@ def _mean_feature(pieces, name):
     return float(np.nanmean([J.note_features(p)[name] for p in pieces]))
 
 def test_the_composer_changes_what_is_sampled_the_way_real_music_differs(shipped, manifest):
-    "Same seeds, two composers: polyphony of folk tunes vs Palestrina differs in the direction and at least half the size of the real difference."
+    """Same seeds, two composers: polyphony of folk tunes vs Palestrina differs in the direction and at least half the size of
+    the real difference, between the first 10 s of real pieces as between the 10 s the generator writes from a piece's beginning
+    (a motet opens with one voice: over whole motets the real difference is larger)."""
     gen = {c: S.generate(shipped, c, seconds=10, n=6, seed=3, max_note=None) for c in ("Palestrina", "Traditional")}
-    real = {c: [read_notes(p) for p in manifest.path[manifest.composer == c].sample(12, random_state=0)] for c in gen}
+    real = {c: [S.clip_notes(read_notes(p), 10) for p in manifest.path[manifest.composer == c].sample(12, random_state=0)] for c in gen}
     real_gap = _mean_feature(real["Palestrina"], "polyphony") - _mean_feature(real["Traditional"], "polyphony")
     gen_gap = _mean_feature(gen["Palestrina"], "polyphony") - _mean_feature(gen["Traditional"], "polyphony")
     assert real_gap > 1 and gen_gap > real_gap / 2, (real_gap, gen_gap)

@@ -53,3 +53,14 @@ def test_widening_for_opening_changes_nothing_the_model_knew():
     assert wide.get_layer("logits").units == enc.vocab_size and a.shape[-1] == enc.vocab_size - 1
     assert np.abs(a - b[..., :-1]).max() < 1e-5 and np.abs(a - c[..., :-1]).max() < 1e-5
     assert (b[..., -1] < b[..., :-1].min(-1)).all()
+
+
+def test_opening_stage_refuses_a_generator_that_already_reads_opening(tmp_path):
+    "A generator that reads <opening> is the stage's result (the shipped one is): starting the stage from it says so, and copies nothing."
+    import pytest
+    bundle = tmp_path / "generator" / "bundle"; bundle.mkdir(parents=True)
+    info = json.loads((ROOT / "models" / "generator" / "generator.json").read_text())
+    (bundle / "generator.json").write_text(json.dumps({**info, "encoding": {**info["encoding"], "opening": True}}))
+    with pytest.raises(SystemExit, match="already reads <opening>"):
+        recipe().main(["opening", "--work", str(tmp_path)])
+    assert not (tmp_path / "opening" / "base").exists()
