@@ -3,7 +3,7 @@
 
     python models/recipe.py classifier [--work DIR] [--epochs 12]
     python models/recipe.py generator [--work DIR] [--epochs 40] [--units 256] [--lr LR] [--finish]
-    python models/recipe.py opening [--work DIR] [--epochs 20] [--lr 0.0005] [--finish]
+    python models/recipe.py opening [--work DIR] [--epochs 20] [--lr 0.0005] [--opening-weight 3] [--finish]
 
 **classifier** — the composer classifier of the classifier lesson (event LSTM of 128 units over 64-note clips of
 Bach, Beethoven, Monteverdi, Palestrina and Traditional; split by work, seed 0), trained three times with class weights
@@ -236,6 +236,7 @@ def opening(args) -> None:
             learning_rates(run, lr)
             train_generator(model, train.repeat(), valid, enc, epochs=args.epochs, folder=run, patience=3,
                             steps_per_epoch=300, resume=True, lr=lr, verbose=2)
+        if not (run / "checkpoint.keras").exists(): raise SystemExit(f"{run}: no checkpoint to finish from; run without --finish")
         m = keras.models.load_model(run / "checkpoint.keras", compile=False)
         log, log0 = pd.read_csv(run / "training.csv"), pd.read_csv(base / "training.csv")
         best = int(log.val_loss.idxmin())
