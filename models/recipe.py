@@ -147,8 +147,7 @@ def finish_from_checkpoint(work: Path, data, finished_early: bool = True) -> Non
 
 def generator(args) -> None:
     from maestro_lessons.classifier import clip_data
-    from maestro_lessons.generator import train_note_generator, load_generator
-    from maestro_lessons.trust import corpus_record
+    from maestro_lessons.generator import train_note_generator
     work = Path(args.work) if args.work else None
     if work is None:
         from maestro_lessons.files import cache_dir
@@ -163,14 +162,23 @@ def generator(args) -> None:
         train_note_generator(data, notes=64, batch_size=64, units=args.units, n_layers=2, embed_dim=64, epochs=args.epochs,
                              steps_per_epoch=300, patience=3, folder=work / "run", resume=True, lr=lr, verbose=2)
         finish_from_checkpoint(work, data, finished_early=False)      # the best epoch, with the whole run's log
-    gen = load_generator(work / "bundle")
-    print(gen, {k: gen.meta.get(k) for k in ("epochs", "val_loss", "val_nll_per_note", "train_s")}, flush=True)
+    ship_generator(work / "bundle", data, "note generator", ("epochs", "val_loss", "val_nll_per_note", "train_s"),
+                   log=work / "run" / "training.csv")
+
+
+def ship_generator(bundle: Path, data, title: str, show=(), log: Path | None = None) -> None:
+    """Copy a finished generator `bundle` (no optimizer state) to `models/generator/` with its training log (`log`, else the
+    bundle's own), curves and corpus record, replacing the shipped one in one step."""
+    from maestro_lessons.generator import load_generator
+    from maestro_lessons.trust import corpus_record
+    gen = load_generator(bundle)
+    print(gen, {k: gen.meta.get(k) for k in show}, flush=True)
     out = ROOT / "models" / "generator"
     tmp = out.with_name(".generator.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(work / "bundle", tmp)
-    shutil.copy(work / "run" / "training.csv", tmp / "training.csv")
-    plot_curves(tmp / "training.csv", tmp / "curves.png", "note generator")
+    shutil.copytree(bundle, tmp)
+    if log is not None: shutil.copy(log, tmp / "training.csv")
+    plot_curves(tmp / "training.csv", tmp / "curves.png", title)
     (tmp / "corpus.json").write_text(json.dumps(corpus_record(data), indent=1))
     shutil.rmtree(out, ignore_errors=True); tmp.rename(out)
     print(f"wrote {out}; judge it: python benchmarks/generation_quality.py")
@@ -197,11 +205,10 @@ def widen_for_opening(model, bos_id: int):
 
 
 def opening(args) -> None:
-    import keras, numpy as np, pandas as pd
+    import keras, pandas as pd
     from maestro_lessons.classifier import clip_data
     from maestro_lessons.generator import (Generator, load_generator, save_generator, note_windows, train_generator,
-                                           fused_lstm_class, evaluate_generator)
-    from maestro_lessons.trust import corpus_record
+                                           fused_lstm_class, evaluate_generator, compile_generator)
     work = Path(args.work) if args.work else None
     if work is None:
         from maestro_lessons.files import cache_dir
@@ -227,7 +234,6 @@ def opening(args) -> None:
         model = widen_for_opening(gen0.model, enc.bos_id)
         if not (run / "start.json").exists():                       # the widened model before any training: the figure to beat
             run.mkdir(parents=True, exist_ok=True)
-            from maestro_lessons.generator import compile_generator
             start = evaluate_generator(compile_generator(model), valid)
             (run / "start.json").write_text(json.dumps(dict(base=(base / "from.txt").read_text(), val_loss=start["loss"]), indent=1))
             print(f"widened model, validation loss before training: {start['loss']:.4f}", flush=True)
@@ -250,16 +256,8 @@ def opening(args) -> None:
         save_generator(Generator(keras.Model(m.inputs, m.outputs, name=m.name), enc, meta), bundle)
         both = pd.concat([log0.assign(opening=False), log.assign(opening=True)], ignore_index=True)
         both.index.name = "epoch"; both.drop(columns=[c for c in both.columns if c == "epoch"]).to_csv(bundle / "training.csv")
-    gen = load_generator(bundle)
-    print(gen, {k: gen.meta.get(k) for k in ("epochs", "opening_from_epoch", "val_loss", "val_loss_before_opening")}, flush=True)
-    out = ROOT / "models" / "generator"
-    tmp = out.with_name(".generator.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(bundle, tmp)
-    plot_curves(tmp / "training.csv", tmp / "curves.png", "note generator (then with <opening>)")
-    (tmp / "corpus.json").write_text(json.dumps(corpus_record(data), indent=1))
-    shutil.rmtree(out, ignore_errors=True); tmp.rename(out)
-    print(f"wrote {out}; judge it: python benchmarks/generation_quality.py")
+    ship_generator(bundle, data, "note generator (then with <opening>)",
+                   ("epochs", "opening_from_epoch", "val_loss", "val_loss_before_opening"))
 
 
 def main(argv=None):
