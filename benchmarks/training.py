@@ -7,19 +7,22 @@ Training speed is what limits a generator's quality on a CPU. This script measur
 
 - **training**: `model.fit` of the course's generator (`build_generator` + `compile_generator`, the performance-event
   vocabulary of the five composers) on random token windows, after a warm-up, with Keras's LSTM and with the generator
-  lesson's `FusedLSTM` (hand-written backward pass; what `build_generator` uses on a CPU): tokens per second, and the GFLOP/s
-  that means (per token, a forward pass costs 2 × (4·units·(input + units)) per LSTM layer + 2 × units × vocabulary
-  for the logits; a training step about three forward passes);
+  lesson's `FusedLSTM` (hand-written backward pass; what `build_generator` uses on a CPU) in three ways: its two loops run
+  by TensorFlow op by op (`loops`), compiled by XLA (`xla`), and compiled and run on each half of the batch side by side
+  (`fused`, the default): tokens per second, and the GFLOP/s that means (per token, a forward pass costs
+  2 × (4·units·(input + units)) per LSTM layer + 2 × units × vocabulary for the logits; a training step about three
+  forward passes);
 - **the physical limit**: the same matrix products in a compiled loop, nothing else: the input projection of each layer
   over the whole window (one large product), the recurrent product step by step (`length` small products of batch ×
   units by units × 4·units, which cannot be batched across time), and the logits, each three times (forward, and the
   two products of the backward pass).
 
-Each of `--rounds` rounds measures all three in turn (on shared cores the speed drifts); within a round each figure
+Each of `--rounds` rounds measures them all in turn (on shared cores the speed drifts); within a round each figure
 is the median batch (or repetition), so a stall of the machine does not count, and the best round of each counts.
 
 The ratio training / limit says how much of the machine the training loop uses (issue 11's target: ≥ 0.5); `ratio`
-is the fused layer's, `ratio_keras` Keras's LSTM's. `--write` saves the figures to `benchmarks/results/training.json`
+is the fused layer's as `build_generator` makes it, `ratio_keras` Keras's LSTM's, `ratio_loops` and `ratio_xla` the fused
+layer's other two ways. `--write` saves the figures to `benchmarks/results/training.json`
 (the generator lesson prints them). The last line holds the figures.
 """
 import argparse, os, sys, time
@@ -35,12 +38,19 @@ def flops_per_token(vocab: int, embed: int, units: int, layers: int) -> float:
     return 3 * (lstm + 2 * units * vocab)
 
 
-def training_speed(vocab: int, args, fused: bool) -> float:
-    "Tokens per second of `fit` on random windows, after one warm-up epoch; `fused`: the `FusedLSTM` layers."
+VARIANTS = {"keras": "Keras's LSTM", "loops": "FusedLSTM, loops op by op", "xla": "FusedLSTM, loops compiled",
+            "fused": "FusedLSTM, compiled, in halves"}
+
+
+def training_speed(vocab: int, args, variant: str) -> float:
+    "Tokens per second of `fit` on random windows, after one warm-up epoch, with the LSTM layers of `variant` (`VARIANTS`)."
     import keras, numpy as np, tensorflow as tf
-    from maestro_lessons.generator import build_generator, compile_generator
+    from maestro_lessons.generator import build_generator, compile_generator, fused_lstm_class
     keras.utils.set_random_seed(0)
-    model = compile_generator(build_generator(vocab, args.embed, args.units, args.layers, fused=fused))
+    model = build_generator(vocab, args.embed, args.units, args.layers, fused=variant != "keras")
+    for layer in model.layers:
+        if isinstance(layer, fused_lstm_class()): layer.xla, layer.halves = variant in ("xla", "fused"), variant == "fused"
+    model = compile_generator(model)
     rng = np.random.default_rng(0)
     x = rng.integers(1, vocab, (args.batch * args.steps, args.length)).astype("int32")
     ds = tf.data.Dataset.from_tensor_slices((x, np.roll(x, -1, 1))).batch(args.batch).cache()
@@ -103,29 +113,31 @@ def main(argv=None):
     from maestro_lessons.classifier import COMPOSERS
     from maestro_lessons.generator import generator_encoding
     vocab = generator_encoding(list(COMPOSERS)).vocab_size
-    runs, limits = {"keras": [], "fused": []}, []
-    for _ in range(args.rounds):                                  # shared cores change speed: each round measures all three
-        for name in runs: runs[name].append(training_speed(vocab, args, fused=name == "fused"))
+    runs, limits = {name: [] for name in VARIANTS}, []
+    for _ in range(args.rounds):                                  # shared cores change speed: each round measures them all
+        for name in runs: runs[name].append(training_speed(vocab, args, name))
         limits.append(matmul_limit(vocab, args))
     tps = {name: max(v) for name, v in runs.items()}
     gflops = {name: t * flops_per_token(vocab, args.embed, args.units, args.layers) / 1e9 for name, t in tps.items()}
     limit = max(limits)
     print(f"generator: {args.layers} × LSTM({args.units}), embedding {args.embed}, vocabulary {vocab}; "
           f"batch {args.batch} × {args.length} tokens; {os.cpu_count()} CPU cores")
-    for name, what in (("keras", "Keras's LSTM"), ("fused", "FusedLSTM")):
+    for name, what in VARIANTS.items():
         print(f"training with {what}: {tps[name]:,.0f} tokens/s = {gflops[name]:.2f} GFLOP/s "
               f"(rounds: {', '.join(f'{t:,.0f}' for t in runs[name])})")
     print(f"the same matrix products alone: {limit:.2f} GFLOP/s (rounds: {', '.join(f'{g:.1f}' for g in limits)})")
     ratio, ratio_keras = gflops["fused"] / limit, gflops["keras"] / limit
     figures = dict(units=args.units, layers=args.layers, embed=args.embed, batch=args.batch, length=args.length, vocab=vocab,
                    cores=os.cpu_count(), tokens_per_s=tps, rounds=runs, limit_rounds=limits, train_gflops=gflops, matmul_gflops=limit,
-                   ratio=ratio, ratio_keras=ratio_keras, speedup=tps["fused"] / tps["keras"])
+                   ratio=ratio, ratio_keras=ratio_keras, ratio_loops=gflops["loops"] / limit, ratio_xla=gflops["xla"] / limit,
+                   speedup=tps["fused"] / tps["keras"], speedup_loops=tps["loops"] / tps["keras"])
     if args.write:
         import json
         out = Path(__file__).resolve().parent / "results" / "training.json"
         out.write_text(json.dumps(figures, indent=1)); print(f"wrote {out.relative_to(out.parents[2])}")
     print(f"tokens_per_s={tps['fused']:.0f} tokens_per_s_keras={tps['keras']:.0f} speedup={tps['fused'] / tps['keras']:.2f} "
           f"train_gflops={gflops['fused']:.3f} matmul_gflops={limit:.3f} ratio={ratio:.3f} ratio_keras={ratio_keras:.3f} "
+          f"ratio_loops={figures['ratio_loops']:.3f} ratio_xla={figures['ratio_xla']:.3f} "
           f"units={args.units} layers={args.layers} batch={args.batch} length={args.length} target_met={ratio >= 0.5}")
 
 

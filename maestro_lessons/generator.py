@@ -138,9 +138,23 @@ def _lstm_backward(dh_out, C, S, R):
     return out[3].stack()
 
 # %% ../nbs/08_generator.ipynb #f0a1b2c4
-def fused_lstm(x, kernel, recurrent_kernel, bias):
+_FUSED = {}                                                             # made once: the compiled loops, the layer class
+
+def _run_loop(loop, tensors, R, xla: bool = True, halves: bool = True):
+    """`loop(*tensors, R)`, one of the two loops above, `tensors` time first (T, B, …). `xla`: compiled by XLA into one program
+    (once per shape), so the step's small operations cost no dispatch each; `halves`: on each half of the batch, two independent
+    recurrences that TensorFlow runs side by side, one per core. No gradient is recorded through it: `fused_lstm` gives its own."""
+    import tensorflow as tf
+    if xla: loop = _FUSED.setdefault(loop, tf.function(loop, jit_compile=True))
+    tensors, R = [tf.stop_gradient(t) for t in tensors], tf.stop_gradient(R)
+    if not halves: return loop(*tensors, R)
+    B = tf.shape(tensors[0])[1]
+    parts = [loop(*half, R) for half in zip(*(tf.split(t, [B // 2, B - B // 2], axis=1) for t in tensors))]
+    return tf.nest.map_structure(lambda *p: tf.concat(p, 1), *parts)
+
+def fused_lstm(x, kernel, recurrent_kernel, bias, xla: bool = True, halves: bool = True):
     """Keras's LSTM (every step's output, zero initial state, gates i, f, g, o): x (B, T, I) → h (B, T, U), with a
-    hand-written gradient that does one small product per step and the weights' gradients as large products at the end."""
+    hand-written gradient: one small product per step, the weights' gradients large products at the end; `xla`, `halves`: `_run_loop`."""
     import tensorflow as tf
     @tf.custom_gradient
     def run(x, W, R, b):
@@ -148,9 +162,9 @@ def fused_lstm(x, kernel, recurrent_kernel, bias):
         X = tf.reshape(tf.transpose(x, (1, 0, 2)), (-1, I))             # (T·B, I), time first
         double_g = tf.concat([tf.ones(2 * U), tf.fill([U], 2.0), tf.ones(U)], 0)
         xz = tf.reshape(tf.matmul(X, W * double_g) + b * double_g, (T, B, 4 * U))   # every step's input share: one large product
-        H, C, S = _lstm_forward(xz, R * double_g)
+        H, C, S = _run_loop(_lstm_forward, [xz], R * double_g, xla, halves)
         def grad(dh):
-            dZ = tf.reshape(_lstm_backward(tf.transpose(dh, (1, 0, 2)), C, S, R), (-1, 4 * U))
+            dZ = tf.reshape(_run_loop(_lstm_backward, [tf.transpose(dh, (1, 0, 2)), C, S], R, xla, halves), (-1, 4 * U))
             H_before = tf.reshape(tf.concat([tf.zeros((1, B, U)), H[:-1]], 0), (-1, U))
             dx = tf.transpose(tf.reshape(tf.matmul(dZ, W, transpose_b=True), (T, B, I)), (1, 0, 2))
             return dx, tf.matmul(X, dZ, transpose_a=True), tf.matmul(H_before, dZ, transpose_a=True), tf.reduce_sum(dZ, 0)
@@ -158,24 +172,22 @@ def fused_lstm(x, kernel, recurrent_kernel, bias):
     return run(x, *(tf.convert_to_tensor(w) for w in (kernel, recurrent_kernel, bias)))    # read outside: the tape sees the reads
 
 # %% ../nbs/08_generator.ipynb #f0a1b2c5
-_FUSED = {}
-
 def fused_lstm_class():
-    """The `FusedLSTM` layer class: a `keras.layers.LSTM` that runs `fused_lstm` where it can (every step's output, no
-    mask, no initial state, default activations, no dropout inside) and Keras's own loop elsewhere. Made and registered
-    with Keras on first use, so that importing this module does not import TensorFlow."""
+    """The `FusedLSTM` layer class: a `keras.layers.LSTM` that runs `fused_lstm` where it can (every step's output, no mask,
+    no initial state, default activations, no dropout inside), Keras's own loop elsewhere; its `xla`, `halves` can be set
+    before its first call. Made and registered with Keras on first use: importing this module does not import TensorFlow."""
     if "class" in _FUSED: return _FUSED["class"]
     import keras
     @keras.saving.register_keras_serializable(package="maestro_lessons")
     class FusedLSTM(keras.layers.LSTM):
+        xla, halves = True, True
         def call(self, sequences, initial_state=None, mask=None, training=False):
             own = (initial_state is None and mask is None and self.return_sequences and not self.return_state
                    and not self.go_backwards and not self.dropout and not self.recurrent_dropout and self.use_bias
                    and self.activation.__name__ == "tanh" and self.recurrent_activation.__name__ == "sigmoid")
             if not own: return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
-            return fused_lstm(sequences, self.cell.kernel, self.cell.recurrent_kernel, self.cell.bias)
-    _FUSED["class"] = FusedLSTM
-    return FusedLSTM
+            return fused_lstm(sequences, self.cell.kernel, self.cell.recurrent_kernel, self.cell.bias, self.xla, self.halves)
+    return _FUSED.setdefault("class", FusedLSTM)
 
 def plain_lstm_model(model):
     "`model` with each `FusedLSTM` a plain `keras.layers.LSTM` with the same weights (a saved bundle then loads anywhere)."
