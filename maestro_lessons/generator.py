@@ -61,10 +61,10 @@ def composer_lm_dataset(cache, pieces, composer_ids, length: int = 256, stride: 
     if opening_id is not None:                                   # the windows that begin a piece, `opening_weight` times
         idx = pd.concat([idx] + [idx[idx.start == np.asarray(cache.offsets)[idx.piece]]] * (opening_weight - 1))
     tokens, pad = cache.tensor(), cache.pad_id
-    firsts = tf.constant(np.asarray(cache.offsets, np.int64)[np.asarray(pieces, np.int64)])   # where each piece begins
+    firsts = None if opening_id is None else tf.constant(np.asarray(cache.offsets, np.int64)[np.asarray(pieces, np.int64)])
     def make(s, e, y):
         w, head = _tf_windows(tokens, s, e, length, pad), tf.gather(table, y)
-        if opening_id is not None: head = tf.where(tf.reduce_any(s[:, None] == firsts[None, :], 1), opening_id, head)
+        if firsts is not None: head = tf.where(tf.reduce_any(s[:, None] == firsts[None, :], 1), opening_id, head)
         x = tf.concat([head[:, None], w[:, :-1]], axis=1)
         if conditioned: x = (x, tf.broadcast_to(tf.cast(y, tf.int32)[:, None], tf.shape(x)))
         return x, w

@@ -81,14 +81,18 @@ def plot_curves(log: Path, out: Path, title: str) -> None:
     fig.tight_layout(); fig.savefig(out, dpi=100); plt.close(fig)
 
 
+def work_folder(args, stage: str) -> Path:
+    "Where `stage` keeps its runs: `--work`'s subfolder `stage`, else `models-work/stage` in the course cache."
+    if args.work: return Path(args.work) / stage
+    from maestro_lessons.files import cache_dir
+    return cache_dir() / "models-work" / stage
+
+
 def classifier(args) -> None:
     import pandas as pd
     from maestro_lessons.classifier import clip_data
     from maestro_lessons.trust import calibrate_bundle, corpus_record
-    work = Path(args.work) if args.work else None
-    if work is None:
-        from maestro_lessons.files import cache_dir
-        work = cache_dir() / "models-work" / "classifier"
+    work = work_folder(args, "classifier")
     data = clip_data()
     runs = {}
     for power in POWERS:
@@ -148,10 +152,7 @@ def finish_from_checkpoint(work: Path, data, finished_early: bool = True) -> Non
 def generator(args) -> None:
     from maestro_lessons.classifier import clip_data
     from maestro_lessons.generator import train_note_generator
-    work = Path(args.work) if args.work else None
-    if work is None:
-        from maestro_lessons.files import cache_dir
-        work = cache_dir() / "models-work" / "generator"
+    work = work_folder(args, "generator")
     data = clip_data()
     if args.finish and not (work / "bundle" / "generator.json").exists():
         finish_from_checkpoint(work, data)
@@ -209,17 +210,14 @@ def opening(args) -> None:
     from maestro_lessons.classifier import clip_data
     from maestro_lessons.generator import (Generator, load_generator, save_generator, note_windows, train_generator,
                                            fused_lstm_class, evaluate_generator, compile_generator)
-    work = Path(args.work) if args.work else None
-    if work is None:
-        from maestro_lessons.files import cache_dir
-        work = cache_dir() / "models-work"
-    base, run, bundle = work / "opening" / "base", work / "opening" / "run", work / "opening" / "bundle"
+    work = work_folder(args, "opening")
+    base, run, bundle = work / "base", work / "run", work / "bundle"
     if not (base / "generator.json").exists():                      # the starting point, kept for a resumed run
-        src = work / "generator" / "bundle"
+        src = work_folder(args, "generator") / "bundle"
         if not (src / "generator.json").exists(): src = ROOT / "models" / "generator"
         if json.loads((src / "generator.json").read_text())["encoding"].get("opening"):
             raise SystemExit(f"{src}: this generator already reads <opening> (it is what this stage makes); the stage starts from "
-                             f"one without it (`recipe.py generator` first), or resumes its own run in {run.parent}")
+                             f"one without it (`recipe.py generator` first), or resumes its own run in {work}")
         shutil.copytree(src, base, dirs_exist_ok=True)
         if (src.parent / "run" / "training.csv").exists(): shutil.copy(src.parent / "run" / "training.csv", base / "training.csv")
         (base / "from.txt").write_text(str(src))
@@ -263,7 +261,7 @@ def opening(args) -> None:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("what", choices=("classifier", "generator", "opening"))
-    ap.add_argument("--work", help="folder for the training runs (default: the course cache)")
+    ap.add_argument("--work", help="folder for the training runs, a subfolder per stage (default: models-work/ in the course cache)")
     ap.add_argument("--epochs", type=int, help="most epochs (default: classifier 12, generator 40 of 300 batches, opening 20)")
     ap.add_argument("--units", type=int, default=256, help="generator: LSTM units")
     ap.add_argument("--lr", type=float, help="generator: learning rate from the next epoch on (default: the run's last, 0.001 for a new run)")

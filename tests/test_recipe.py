@@ -64,3 +64,12 @@ def test_opening_stage_refuses_a_generator_that_already_reads_opening(tmp_path):
     with pytest.raises(SystemExit, match="already reads <opening>"):
         recipe().main(["opening", "--work", str(tmp_path)])
     assert not (tmp_path / "opening" / "base").exists()
+
+
+def test_every_stage_keeps_its_runs_in_its_own_subfolder_of_the_work_folder(tmp_path):
+    "`--work W`: each stage in W/<stage> (the opening stage finds the generator stage's bundle there); without it, the cache's models-work/."
+    import argparse
+    from maestro_lessons.files import cache_dir
+    folder = recipe().work_folder
+    assert [folder(argparse.Namespace(work=str(tmp_path)), s) for s in ("generator", "opening")] == [tmp_path / "generator", tmp_path / "opening"]
+    assert folder(argparse.Namespace(work=None), "classifier") == cache_dir() / "models-work" / "classifier"
