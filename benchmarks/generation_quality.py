@@ -7,7 +7,8 @@
 
 The generator is the one in DIR, else the shipped one (`models/generator`), else the one `maestro train generator`
 writes (`models_dir("generator")`); with none of them the script says so and exits with code 2 (it trains nothing).
-Every composer the generator offers gets the same seeds; notes are left as the generator wrote them (no `max_note`
+Every composer the generator offers (`Generator.offered`: those with enough held-out pieces to judge; the others are named
+and left out) gets the same seeds; notes are left as the generator wrote them (no `max_note`
 clipping, no other repair than the decoder's). The pieces are written as MIDI to `--out` (default: a temporary folder,
 `<composer>-N.mid`, so `maestro judge` can read them again) and judged with the judging lesson's `judge`: the bundled
 corpus as the real music (overlap ratios per composer and feature against the real-vs-real ceiling; the longest
@@ -63,7 +64,7 @@ def write_and_judge(gen, out: Path, pieces: int, args, real=None) -> dict:
     "Write `pieces` pieces per composer of `gen` into the new folder `out` with `args`' settings, and `judge` them against `real`."
     from maestro_lessons.judging import judge
     out.mkdir(parents=True)
-    write_set(gen, [(c, c, i) for c in gen.composers for i in range(pieces)], out, args)
+    write_set(gen, [(c, c, i) for c in gen.offered for i in range(pieces)], out, args)
     return judge(out, real=real)
 
 
@@ -99,6 +100,13 @@ def write_example(out: Path, folder: Path, composer: str = "bach") -> Path:
     notes = read_notes(src)
     return save_piano_roll_png(notes, folder / f"example-{composer}.png", dpi=80,
                                title=f"the shipped generator as {composer.title()}: piece 1 of the benchmark, as written")
+
+
+def kept_choice(folder: Path, temperature) -> dict | None:
+    "The `temperature_choice` of the model's `metrics.json` when `temperature` is still the one it chose (kept by a rerun without --choose)."
+    f = folder / "metrics.json"
+    choice = json.loads(f.read_text()).get("temperature_choice") if f.is_file() else None
+    return choice if choice and temperature_text(choice["chosen"]) == temperature_text(temperature) else None
 
 
 def show(r: dict, title: str) -> None:
@@ -143,7 +151,7 @@ def main(argv=None) -> int:
     from maestro_lessons.generator import load_generator
     from maestro_lessons.judging import judge, summary_line
     gen = load_generator(folder)
-    if args.temperature is None: args.temperature = gen.meta.get("temperature", 1.0)      # as its users hear it
+    if args.temperature is None: args.temperature = gen.temperature      # as its users hear it
     out = Path(args.out or tempfile.mkdtemp(prefix="generation_quality-"))
     out.mkdir(parents=True, exist_ok=True)
     choice = None
@@ -153,7 +161,8 @@ def main(argv=None) -> int:
         print(f"chosen temperature {temperature_text(args.temperature)} (on training pieces and other seeds)\n")
     print(f"{gen}\n{folder}: {args.pieces} pieces of {args.seconds:g} s per composer, seed {args.seed}, temperature "
           f"{temperature_text(args.temperature)}, top-p {args.top_p:g}, no max_note; MIDI in {out}")
-    plan = [(c, c, i) for c in gen.composers for i in range(args.pieces)]          # (asked, fed, number)
+    for c, why in gen.meta.get("not_offered", {}).items(): print(f"not offered, so not judged: {c} ({why})")
+    plan = [(c, c, i) for c in gen.offered for i in range(args.pieces)]          # (asked, fed, number)
     empty, figures = write_set(gen, plan, out, args), {}
     r = judge(out)
     show(r, "as asked")
@@ -163,11 +172,14 @@ def main(argv=None) -> int:
     print(f"the critic on real excerpts of {args.seconds:g} s (validation pieces: counts or not; test pieces: reported)\n"
           f"{pd.DataFrame(dict(valid=r['ceiling'].rate, test=real_test.rate)).round(2).to_string()}\n")
     figures["model"] = dict(model=shown_path(folder), per_composer=args.pieces, seconds=args.seconds, seed=args.seed,
-                            temperature=args.temperature, top_p=args.top_p, empty=empty, **r["summary"],
+                            temperature=args.temperature, top_p=args.top_p, empty=empty, offered=gen.offered,
+                            not_offered=gen.meta.get("not_offered", {}), **r["summary"],
                             per_composer_table=r["composers"].reset_index().to_dict("records"))
     figures["critic_on_real"] = {split: t.reset_index().to_dict("records") for split, t in (("valid", r["ceiling"]), ("test", real_test))}
     if choice: figures["temperature_choice"] = choice
-    line = summary_line(r["summary"]) + f" empty={empty} temperature={temperature_text(args.temperature)}"
+    elif (kept := kept_choice(folder, args.temperature)): figures["temperature_choice"] = kept
+    line = (summary_line(r["summary"]) + f" empty={empty} temperature={temperature_text(args.temperature)}"
+            + f" not_offered={','.join(gen.meta.get('not_offered', {})) or '-'}")
     if args.control:
         import numpy as np
         fed = np.random.default_rng(args.seed).permutation([f for _, f, _ in plan])

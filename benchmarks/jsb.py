@@ -74,7 +74,8 @@ def main(argv=None):
     import keras
     from maestro_lessons.corpus import load_jsb_chorales
     from maestro_lessons.encodings import JSBChoraleEncoding
-    from maestro_lessons.generator import build_generator, compile_generator, sequence_nll, fused_lstm_class
+    from maestro_lessons.networks import fused_lstm_class
+    from maestro_lessons.generator import build_generator, compile_generator, sequence_nll
     fused_lstm_class()                                              # a checkpoint of a CPU run holds FusedLSTM layers
 
     keras.utils.set_random_seed(args.seed)

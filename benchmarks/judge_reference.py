@@ -40,10 +40,10 @@ def main(argv=None) -> int:
     from maestro_lessons.judging import clip_notes, cut_excerpts, feature_table, overlap_table, real_by_composer, realism
     from maestro_lessons.sampling import generate
     gen = load_generator(args.model or shipped_dir("generator"))
-    t = args.temperature if args.temperature is not None else gen.meta.get("temperature", 1.0)
+    t = args.temperature if args.temperature is not None else gen.temperature
     made = {c: generate(gen, c, seconds=args.seconds, n=args.pieces, seed=args.seed, temperature=t, max_note=None)
-            for c in gen.composers}
-    real = real_by_composer(load_manifest(), gen.composers)
+            for c in gen.offered}
+    real = real_by_composer(load_manifest(), gen.offered)
     openings = {c: [clip_notes(p, args.seconds) for p in ps if len(p)] for c, ps in real.items()}
     anywhere = {}
     for c, ps in real.items():                                # one excerpt from a random place of each real piece
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     vs_anywhere = overlap_table(made, anywhere, args.seconds)
     openings_vs_anywhere = overlap_table(openings, anywhere, args.seconds)
     rows = []
-    for c in gen.composers:
+    for c in gen.offered:
         med = lambda group, f: float(np.median(feature_table(group[c])[f]))
         rows.append(dict(composer=c, realism_openings=realism(vs_openings.loc[[c]])["realism"],
                          worst_openings=f"{vs_openings.loc[c].idxmin()} {vs_openings.loc[c].min():.2f}",

@@ -6,7 +6,7 @@
 Training speed is what limits a generator's quality on a CPU. This script measures, in one run on the same machine:
 
 - **training**: `model.fit` of the course's generator (`build_generator` + `compile_generator`, the performance-event
-  vocabulary of the five composers) on random token windows, after a warm-up, with Keras's LSTM and with the generator
+  vocabulary of the five composers) on random token windows, after a warm-up, with Keras's LSTM and with the networks
   lesson's `FusedLSTM` (hand-written backward pass; what `build_generator` uses on a CPU) in three ways: its two loops run
   by TensorFlow op by op (`loops`), compiled by XLA (`xla`), and compiled and run on each half of the batch side by side
   (`fused`, the default): tokens per second, and the GFLOP/s that means (per token, a forward pass costs
@@ -23,7 +23,7 @@ is the median batch (or repetition), so a stall of the machine does not count, a
 The ratio training / limit says how much of the machine the training loop uses (issue 11's target: ≥ 0.5); `ratio`
 is the fused layer's as `build_generator` makes it, `ratio_keras` Keras's LSTM's, `ratio_loops` and `ratio_xla` the fused
 layer's other two ways. `--write` saves the figures to `benchmarks/results/training.json`
-(the generator lesson prints them). The last line holds the figures.
+(the networks lesson prints them). The last line holds the figures.
 """
 import argparse, os, sys, time
 from pathlib import Path
@@ -45,7 +45,8 @@ VARIANTS = {"keras": "Keras's LSTM", "loops": "FusedLSTM, loops op by op", "xla"
 def training_speed(vocab: int, args, variant: str) -> float:
     "Tokens per second of `fit` on random windows, after one warm-up epoch, with the LSTM layers of `variant` (`VARIANTS`)."
     import keras, numpy as np, tensorflow as tf
-    from maestro_lessons.generator import build_generator, compile_generator, fused_lstm_class
+    from maestro_lessons.networks import fused_lstm_class
+    from maestro_lessons.generator import build_generator, compile_generator
     keras.utils.set_random_seed(0)
     model = build_generator(vocab, args.embed, args.units, args.layers, fused=variant != "keras")
     for layer in model.layers:

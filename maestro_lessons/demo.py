@@ -101,7 +101,7 @@ def write_pieces(gen, out, n: int = 4, seconds: float = 20.0, temperature: float
     from maestro_lessons.export import save_piece, write_midi
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     pieces = {}
-    for c in tqdm(gen.composers, desc="generate", leave=False):
+    for c in tqdm(gen.offered, desc="generate", leave=False):
         pieces[c] = []
         written = generate(gen, composer=c, seconds=seconds, n=n, temperature=temperature, top_p=top_p, seed=seed, max_note=max_note)
         for i, notes in enumerate(written):
@@ -148,12 +148,12 @@ def keep_temperature(gen, folder, temperature: float, chosen_by: str):
 def _quick_models(out, data, timed, generator_minutes, classifier_epochs, classifier_steps, generator_units, seed) -> tuple:
     "Train the quick classifier and the quick note generator (on `data`, the classifier lesson's pieces and split) into `out/models`; return the classifier's bundle folder and the generator."
     from maestro_lessons.classifier import train_classifier
-    from maestro_lessons.generator import train_note_generator
+    from maestro_lessons.generator import train_note_generator, MIN_HELD_OUT
     bundle = timed("classifier_s", "quick classifier", train_classifier, folder=out / "models" / "classifier",
                    epochs=classifier_epochs, steps_per_epoch=classifier_steps, verbose=2, seed=seed)
     gen = timed("generator_s", "quick generator", train_note_generator, data, notes=64, units=generator_units,
                 n_layers=2, epochs=100, steps_per_epoch=100, minutes=generator_minutes, folder=out / "models" / "generator",
-                seed=seed, lr=QUICK_LR, composer_power=QUICK_POWER, verbose=2)
+                seed=seed, lr=QUICK_LR, composer_power=QUICK_POWER, verbose=2, min_held_out=MIN_HELD_OUT)
     return bundle, keep_temperature(gen, out / "models" / "generator", QUICK_TEMPERATURE, "benchmarks/quick_generator.py")
 
 def _write_and_judge(name, gen, folder, out, timed, critic, real, n, seconds, temperature, top_p, seed) -> dict:
@@ -162,7 +162,7 @@ def _write_and_judge(name, gen, folder, out, timed, critic, real, n, seconds, te
         if f.is_file() and f.suffix in (".mid", ".wav", ".png"): f.unlink()
     pieces = timed(f"{name}_write_s", f"{name} generator writes", write_pieces, gen, out / name, n, seconds, temperature, top_p, seed)
     judged = timed(f"{name}_judge_s", f"judge {name} pieces", judge_set, out / name, critic, real, seed)
-    return dict(folder=folder, network=describe(gen), composers=gen.composers, meta=gen.meta, pieces=pieces, **judged)
+    return dict(folder=folder, network=describe(gen), composers=gen.offered, meta=gen.meta, pieces=pieces, **judged)
 
 # %% ../nbs/demo.ipynb #d3e0a007
 def run_demo(out="runs/demo", generator_minutes: float = 4.0, classifier_epochs: int = 3, classifier_steps: int = 80,
@@ -194,7 +194,7 @@ def run_demo(out="runs/demo", generator_minutes: float = 4.0, classifier_epochs:
     critic, where = timed("critic_s", "critic", demo_critic, bundle)
     metrics["critic"] = dict(bundle=where, classes=critic.classes)
     gens = {"quick": (quick, out / "models" / "generator")} | ({"shipped": (load_generator(ships), ships)} if ships else {})
-    real = timed("real_s", "real pieces", real_by_composer, data.manifest, sorted({c for g, _ in gens.values() for c in g.composers}))
+    real = timed("real_s", "real pieces", real_by_composer, data.manifest, sorted({c for g, _ in gens.values() for c in g.offered}))
     for name, (gen, folder) in gens.items():
         metrics["generators"][name] = _write_and_judge(name, gen, folder, out, timed, critic, real, pieces_per_composer,
                                                        seconds, temperature, top_p, seed)
@@ -248,6 +248,8 @@ def print_summary(metrics: dict, out) -> None:
                                    "the quick generator alone")
     print(f"Critic of every piece: the classifier in {os.path.relpath(metrics['critic']['bundle'])}")
     print("; ".join(_which(n, g) for n, g in metrics["generators"].items()))
+    if no := sorted({c for g in metrics["generators"].values() for c in g["meta"].get("not_offered") or {}}):
+        print(f"Not offered, so not written (too few held-out pieces to judge what is written as them): {', '.join(no)}")
     with pd.option_context("display.width", 160, "display.max_colwidth", 60):
         print("\n" + side_by_side(metrics).to_string() + "\n\n" + critic_by_composer(metrics).to_string())
     print(f"\nWritten to {Path(out).resolve()}: " + ", ".join(f"{n}/" for n in metrics["generators"]) +

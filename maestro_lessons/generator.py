@@ -16,13 +16,14 @@ import pandas as pd
 
 from .files import models_dir, atomic_folder, bundle_stamp, check_stamp, read_json, load_keras_model
 from .encodings import PerformanceEncoding, encoding_from_config
+from .networks import fused_lstm_class, plain_lstm_model
 
 # %% auto #0
-__all__ = ['GENERATOR_FORMAT', 'fit_budget', 'composer_sample', 'generator_encoding', 'composer_lm_dataset', 'composer_ids_of',
-           'build_generator', 'fused_lstm', 'fused_lstm_class', 'plain_lstm_model', 'masked_accuracy',
-           'compile_generator', 'time_budget', 'train_generator', 'Generator', 'save_generator', 'load_generator',
-           'evaluate_generator', 'sequence_nll', 'train_on_corpus', 'note_windows', 'train_note_generator',
-           'held_out_windows', 'note_nll', 'unigram_nll', 'conditioning_effect', 'composer_shares']
+__all__ = ['GENERATOR_FORMAT', 'MIN_HELD_OUT', 'fit_budget', 'composer_sample', 'generator_encoding', 'composer_lm_dataset',
+           'composer_ids_of', 'build_generator', 'masked_accuracy', 'compile_generator', 'time_budget',
+           'train_generator', 'Generator', 'save_generator', 'load_generator', 'evaluate_generator', 'sequence_nll',
+           'train_on_corpus', 'note_windows', 'train_note_generator', 'held_out_windows', 'note_nll', 'unigram_nll',
+           'conditioning_effect', 'offered_composers', 'composer_shares']
 
 # %% ../nbs/08_generator.ipynb #046cf8cf
 def fit_budget(full: int, test: int = 1) -> int:
@@ -81,7 +82,7 @@ def build_generator(vocab_size: int, embed_dim: int = 128, units: int = 256, n_l
                     fused: bool | None = None):
     """An LSTM language model: token ids (batch, time) → next-token logits (batch, time, vocab_size).
     With `n_composers`, a second input gives the composer (batch, time) and its embedding joins every token's.
-    `fused`: LSTMs that train with `fused_lstm` (below); None: when TensorFlow sees no GPU (a GPU has cuDNN's)."""
+    `fused`: LSTMs that train with the networks lesson's `fused_lstm`; None: when TensorFlow sees no GPU (a GPU has cuDNN's)."""
     import keras, tensorflow as tf
     if fused is None: fused = not tf.config.list_physical_devices("GPU")
     lstm = fused_lstm_class() if fused else keras.layers.LSTM
@@ -98,109 +99,6 @@ def build_generator(vocab_size: int, embed_dim: int = 128, units: int = 256, n_l
         if dropout: h = layers.Dropout(dropout, name=f"dropout_{i}")(h)
     return keras.Model(inputs if n_composers else x, layers.Dense(vocab_size, name="logits")(h), name=name)
 
-
-# %% ../nbs/08_generator.ipynb #f0a1b2c2
-def _lstm_forward(xz, R):
-    """Keras's LSTM over time from the input's pre-activations `xz` (T, B, 4U), gates i, f, g, o, and the recurrent kernel
-    `R` (U, 4U), both with the g columns doubled: one sigmoid then gives all four gates, as tanh(z) = 2σ(2z) − 1.
-    Every step's h and c (T, B, U) and sigmoids (T, B, 4U)."""
-    import tensorflow as tf
-    T, B, U = tf.shape(xz)[0], tf.shape(xz)[1], tf.shape(R)[0]
-    def step(t, h, c, hs, cs, ss):
-        s = tf.sigmoid(xz[t] + tf.matmul(h, R))                          # the one small product of the step
-        i, f, g2, o = tf.split(s, 4, axis=-1)
-        c = f * c + i * (2 * g2 - 1)
-        h = o * tf.tanh(c)
-        return t + 1, h, c, hs.write(t, h), cs.write(t, c), ss.write(t, s)
-    arrays = [tf.TensorArray(tf.float32, size=T) for _ in range(3)]
-    out = tf.while_loop(lambda t, *_: t < T, step, (0, tf.zeros((B, U)), tf.zeros((B, U)), *arrays))
-    return [a.stack() for a in out[3:]]
-
-# %% ../nbs/08_generator.ipynb #f0a1b2c3
-def _lstm_backward(dh_out, C, S, R):
-    """The loss's gradient for every step's gate pre-activations (T, B, 4U), from its gradient for every step's output
-    `dh_out` (T, B, U) and the cell states `C` and sigmoids `S` of `_lstm_forward`, from the last step back to the first.
-    What depends only on the forward pass (each gate's slope) is computed for all steps at once, before the loop."""
-    import tensorflow as tf
-    T, B, U = tf.shape(C)[0], tf.shape(C)[1], tf.shape(C)[2]
-    i, f, g2, o = tf.split(S, 4, axis=-1)
-    g, tc = 2 * g2 - 1, tf.tanh(C)
-    c_before = tf.concat([tf.zeros((1, B, U)), C[:-1]], 0)
-    to_c = o * (1 - tc * tc)                                            # dc gets dh · to_c
-    slopes = tf.concat([g * i * (1 - i), c_before * f * (1 - f), i * (1 - g * g), tc * o * (1 - o)], -1)
-    Rt = tf.transpose(R)
-    def step(t, dh, dc, dzs):
-        dh = dh + dh_out[t]                                            # from the output, and from step t + 1
-        dc = dc + dh * to_c[t]
-        dz = tf.concat([dc, dc, dc, dh], -1) * slopes[t]               # i, f, g from the cell state; o from h
-        return t - 1, tf.matmul(dz, Rt), dc * f[t], dzs.write(t, dz)   # the one small product of the step
-    out = tf.while_loop(lambda t, *_: t >= 0, step, (T - 1, tf.zeros((B, U)), tf.zeros((B, U)), tf.TensorArray(tf.float32, size=T)))
-    return out[3].stack()
-
-# %% ../nbs/08_generator.ipynb #f0a1b2c4
-_FUSED = {}                                                             # made once: the compiled loops, the layer class
-
-def _run_loop(loop, tensors, R, xla: bool = True, halves: bool = True):
-    """`loop(*tensors, R)`, one of the two loops above, `tensors` time first (T, B, …). `xla`: compiled by XLA into one program
-    (once per shape), so the step's small operations cost no dispatch each; `halves`: on each half of the batch, two independent
-    recurrences that TensorFlow runs side by side, one per core. No gradient is recorded through it: `fused_lstm` gives its own."""
-    import tensorflow as tf
-    if xla: loop = _FUSED.setdefault(loop, tf.function(loop, jit_compile=True))
-    tensors, R = [tf.stop_gradient(t) for t in tensors], tf.stop_gradient(R)
-    if not halves: return loop(*tensors, R)
-    B = tf.shape(tensors[0])[1]
-    parts = [loop(*half, R) for half in zip(*(tf.split(t, [B // 2, B - B // 2], axis=1) for t in tensors))]
-    return tf.nest.map_structure(lambda *p: tf.concat(p, 1), *parts)
-
-def fused_lstm(x, kernel, recurrent_kernel, bias, xla: bool = True, halves: bool = True):
-    """Keras's LSTM (every step's output, zero initial state, gates i, f, g, o): x (B, T, I) → h (B, T, U), with a
-    hand-written gradient: one small product per step, the weights' gradients large products at the end; `xla`, `halves`: `_run_loop`."""
-    import tensorflow as tf
-    @tf.custom_gradient
-    def run(x, W, R, b):
-        T, B, I, U = tf.shape(x)[1], tf.shape(x)[0], tf.shape(x)[2], tf.shape(R)[0]
-        X = tf.reshape(tf.transpose(x, (1, 0, 2)), (-1, I))             # (T·B, I), time first
-        double_g = tf.concat([tf.ones(2 * U), tf.fill([U], 2.0), tf.ones(U)], 0)
-        xz = tf.reshape(tf.matmul(X, W * double_g) + b * double_g, (T, B, 4 * U))   # every step's input share: one large product
-        H, C, S = _run_loop(_lstm_forward, [xz], R * double_g, xla, halves)
-        def grad(dh):
-            dZ = tf.reshape(_run_loop(_lstm_backward, [tf.transpose(dh, (1, 0, 2)), C, S], R, xla, halves), (-1, 4 * U))
-            H_before = tf.reshape(tf.concat([tf.zeros((1, B, U)), H[:-1]], 0), (-1, U))
-            dx = tf.transpose(tf.reshape(tf.matmul(dZ, W, transpose_b=True), (T, B, I)), (1, 0, 2))
-            return dx, tf.matmul(X, dZ, transpose_a=True), tf.matmul(H_before, dZ, transpose_a=True), tf.reduce_sum(dZ, 0)
-        return tf.transpose(H, (1, 0, 2)), grad
-    return run(x, *(tf.convert_to_tensor(w) for w in (kernel, recurrent_kernel, bias)))    # read outside: the tape sees the reads
-
-# %% ../nbs/08_generator.ipynb #f0a1b2c5
-def fused_lstm_class():
-    """The `FusedLSTM` layer class: a `keras.layers.LSTM` that runs `fused_lstm` where it can (every step's output, no mask,
-    no initial state, default activations, no dropout inside), Keras's own loop elsewhere; its `xla`, `halves` can be set
-    before its first call. Made and registered with Keras on first use: importing this module does not import TensorFlow."""
-    if "class" in _FUSED: return _FUSED["class"]
-    import keras
-    @keras.saving.register_keras_serializable(package="maestro_lessons")
-    class FusedLSTM(keras.layers.LSTM):
-        xla, halves = True, True
-        def call(self, sequences, initial_state=None, mask=None, training=False):
-            own = (initial_state is None and mask is None and self.return_sequences and not self.return_state
-                   and not self.go_backwards and not self.dropout and not self.recurrent_dropout and self.use_bias
-                   and self.activation.__name__ == "tanh" and self.recurrent_activation.__name__ == "sigmoid")
-            if not own: return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
-            return fused_lstm(sequences, self.cell.kernel, self.cell.recurrent_kernel, self.cell.bias, self.xla, self.halves)
-    return _FUSED.setdefault("class", FusedLSTM)
-
-def plain_lstm_model(model):
-    "`model` with each `FusedLSTM` a plain `keras.layers.LSTM` with the same weights (a saved bundle then loads anywhere)."
-    import keras
-    fused = fused_lstm_class()
-    if not any(isinstance(l, fused) for l in model.layers): return model
-    def clone(layer):
-        if isinstance(layer, fused): return keras.layers.LSTM.from_config(layer.get_config())
-        return layer.__class__.from_config(layer.get_config())
-    bare = keras.Model(model.inputs, model.outputs, name=model.name)   # the same layers, no compile settings to rebuild
-    plain = keras.models.clone_model(bare, clone_function=clone)
-    plain.set_weights(model.get_weights())
-    return plain
 
 # %% ../nbs/08_generator.ipynb #29cddaf2
 def masked_accuracy(pad_id: int = 0):
@@ -287,6 +185,11 @@ class Generator:
         return list(getattr(self.encoding, "composers", None) or self.meta.get("composers", []))
 
     @property
+    def offered(self) -> list[str]:
+        "The composers it offers: `meta['offered']` (those with enough held-out pieces to judge, `offered_composers`), else all."
+        return [c for c in self.composers if c in self.meta.get("offered", self.composers)]
+
+    @property
     def conditioned(self) -> bool:
         "True when the model reads the composer at every step (a second input), not only from its first token."
         return len(self.model.inputs) == 2
@@ -298,10 +201,10 @@ class Generator:
         return [l for l in self.model.layers if isinstance(l, keras.layers.LSTM)]
 
     def __repr__(self):
-        lstm = self.lstm_layers
+        lstm, no = self.lstm_layers, [c for c in self.composers if c not in self.offered]
         return (f"Generator({len(lstm)} LSTM × {lstm[0].units if lstm else '?'}, {self.encoding.name} vocab "
                 f"{self.encoding.vocab_size}, composers {self.composers}{' at every step' if self.conditioned else ''}, "
-                f"{self.model.count_params():,} parameters)")
+                f"{self.model.count_params():,} parameters{'; not offered: ' + ', '.join(no) if no else ''})")
 
 
 # %% ../nbs/08_generator.ipynb #62db2dc8
@@ -416,12 +319,13 @@ def train_note_generator(data=None, notes: int = 64, batch_size: int = 32, embed
                          steps_per_epoch: int | None = None, validation_steps: int | None = None, minutes: float | None = None,
                          patience: int = 3, folder=None, seed: int = 0, seconds_per_beat: float = 0.5, lr: float = 1e-3,
                          callbacks=(), resume: bool = False, verbose: int = 1, composer_power: float | None = None,
-                         opening: bool = False) -> Generator:
+                         opening: bool = False, min_held_out: int = 0) -> Generator:
     """A composer-conditioned generator of notes as (pitch, offset, duration) triples, trained on the classifier
     lesson's pieces and split (`data`, default `clip_data()`): every note carries its own duration, so none can hang.
     Windows of `notes` notes, every `notes // 2`; the composer reaches the network at every step; `composer_power`: composers drawn as often as
     their windows' count ** power (`composer_lm_dataset`); `opening`: a piece's first window starts with `<opening>`
-    (the encoding's `opening`), so the model learns how pieces begin; saved in `folder`."""
+    (the encoding's `opening`), so the model learns how pieces begin; `min_held_out`: offer only the composers with at least
+    that many validation and test pieces (`offered_composers`; 0: every composer); saved in `folder`."""
     import keras
     from maestro_lessons.classifier import clip_data
     data = clip_data(seed=seed) if data is None else data
@@ -439,6 +343,7 @@ def train_note_generator(data=None, notes: int = 64, batch_size: int = 32, embed
                 train_pieces=len(data.parts["train"]), valid_pieces=len(data.parts["valid"]), epochs=len(h["loss"]),
                 val_loss=float(min(h["val_loss"])), val_nll_per_note=3 * float(min(h["val_loss"])), seed=seed,
                 composer_power=composer_power, cache=cache.key, train_s=round(time.perf_counter() - t0, 1),
+                **(dict(zip(("offered", "not_offered"), offered_composers(data, min_held_out))) if min_held_out else {}),
                 trained=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     gen = Generator(model, enc, meta)
     save_generator(gen, folder)
@@ -486,6 +391,21 @@ def conditioning_effect(gen: Generator, data, split: str = "valid", notes: int =
     return dict(split=split, windows=len(w), true=note_nll(gen, w, y), shuffled=note_nll(gen, w, rng.permutation(y)),
                 wrong=note_nll(gen, w, wrong.astype(np.int32)), unigram=unigram_nll(data, w))
 
+
+# %% ../nbs/08_generator.ipynb #7a2e7c17
+MIN_HELD_OUT = 5        # pieces of a composer in each of the validation and test splits, to judge what is written as him
+
+def offered_composers(data, min_pieces: int = MIN_HELD_OUT) -> tuple[list[str], dict[str, str]]:
+    """The composers a generator trained on `data` (the classifier lesson's `ClipData`) offers, and for each other one why
+    not: a composer with fewer than `min_pieces` pieces in the validation or the test split cannot be judged."""
+    labels = np.asarray(data.cache.labels)
+    offered, not_offered = [], {}
+    for k, c in enumerate(data.classes):
+        n = {s: int((labels[np.asarray(data.parts[s], int)] == k).sum()) for s in ("train", "valid", "test")}
+        if min(n["valid"], n["test"]) >= min_pieces: offered.append(c); continue
+        not_offered[c] = (f"{sum(n.values())} pieces, {n['valid']} for validation and {n['test']} for test: too few to judge "
+                          f"what is written as {c} (at least {min_pieces} of each are needed)")
+    return offered, not_offered
 
 # %% ../nbs/08_generator.ipynb #8459a225
 def composer_shares(data, notes: int = 64, powers=(1, 0.5, 0)) -> pd.DataFrame:

@@ -143,7 +143,7 @@ def plot_stats(groups: dict, stats=("pitch_class_entropy", "scale_consistency", 
 def critic_scores(gen: Generator, classifier, composers=None, n: int = 4, seconds: float = 20.0, seed: int = 0,
                   *, write_midi, **kw) -> pd.DataFrame:
     "Per composer: the share of `n` pieces generated as it (written with `write_midi`) that `classifier` attributes to it."
-    composers = [c for c in (composers or gen.composers) if c in classifier.classes and c in gen.composers]
+    composers = [c for c in (composers or gen.offered) if c in classifier.classes and c in gen.offered]
     rows = []
     with tempfile.TemporaryDirectory() as d:
         for c in composers:

@@ -156,6 +156,11 @@ def parse_temperature(text: str) -> float | tuple:
     if min(t) < 0: raise ValueError(f"a temperature cannot be negative: {text!r}")
     return t[0] if len(t) == 1 else t
 
+@patch(as_prop=True)
+def temperature(self: Generator) -> float | tuple:
+    "The temperature a generator samples at unless told otherwise: `meta['temperature']` (chosen by its benchmark), else 1."
+    return self.meta.get("temperature", 1.0)
+
 # %% ../nbs/09_sampling.ipynb #46e6fd55
 @patch
 def _choose(self: Sampler, logits, temperature, top_k, top_p, seed, filtered: bool, greedy: bool, phase=0):
@@ -288,7 +293,8 @@ def primer_tokens(primer, encoding, seconds: float | None = 10.0, seconds_per_be
 # %% ../nbs/09_sampling.ipynb #74464a16
 def _start(gen: Generator, composer: str | None, opening: bool = True) -> tuple[list[int], int | None, str | None]:
     """The prefix's start token (the composer's, else `<opening>` where the encoding has it: a piece's beginning, else
-    `<bos>`; `opening=False`: `<bos>`), the composer's number for a model that reads it at every step, and the composer's name."""
+    `<bos>`; `opening=False`: `<bos>`), the composer's number for a model that reads it at every step, and the composer's name.
+    A composer the generator knows but does not offer (`Generator.offered`: too few held-out pieces to judge) is refused."""
     enc, names = gen.encoding, gen.composers
     first = enc.bos_id if getattr(enc, "opening_id", None) is None or not opening else enc.opening_id
     if composer is None:
@@ -296,6 +302,9 @@ def _start(gen: Generator, composer: str | None, opening: bool = True) -> tuple[
         return [first], None, None
     match = [c for c in names if c.lower() == str(composer).lower()]
     if not match: raise ValueError(f"unknown composer {composer!r}; this generator knows {names}")
+    if match[0] not in gen.offered:
+        why = gen.meta.get("not_offered", {}).get(match[0], "not in its facts' `offered`")
+        raise ValueError(f"this generator does not offer {match[0]}: {why}; it offers {', '.join(gen.offered)}")
     start = enc.composer_id(match[0]) if getattr(enc, "composers", None) else first
     return [start], (names.index(match[0]) if gen.conditioned else None), match[0]
 
@@ -310,7 +319,7 @@ def generate(gen: Generator, composer: str | None = None, seconds: float | None 
     generator's own (`meta['temperature']`, chosen by its benchmark), else 1; `opening`: begin as a piece begins (`<opening>`,
     where the generator knows it), else as anywhere in one (`<bos>`)."""
     enc, spb = gen.encoding, float(gen.meta.get("seconds_per_beat", 0.5))
-    if temperature is None: temperature = gen.meta.get("temperature", 1.0)
+    if temperature is None: temperature = gen.temperature
     prefix, who, composer = _start(gen, composer, opening)
     head = primer_tokens(primer, enc, primer_seconds, spb) if primer is not None else np.zeros(0, np.int32)
     ids = gen.sampler(jit_compile).sample(np.r_[prefix, head], tokens=tokens, seconds=None if tokens else seconds,

@@ -202,7 +202,7 @@ def _pick_generator(box):
         model.value = folder
     else: state["gen"] = load_generator(model.value)
     state["folder"] = model.value
-    names = state["gen"].composers
+    names = state["gen"].offered
     if list(composer.options) != names:
         keep = composer.value if composer.value in names else (names[0] if names else None)
         composer.options, composer.value = names, keep
@@ -245,7 +245,7 @@ def generate_tab(generator=None, manifest=None) -> "widgets.VBox":
     from maestro_lessons.generator import Generator
     given = generator if isinstance(generator, Generator) else None
     choices = [(Path(generator).name, str(generator))] if isinstance(generator, (str, Path)) else ([] if given else generator_choices())
-    box = _generate_box(list(given.composers) if given else [], choices, manifest)
+    box = _generate_box(list(given.offered) if given else [], choices, manifest)
     box.state = {"gen": given}
     if given: box.model.options = [("given", "<given>")]
     box.click = lambda _=None: _generate_click(box, manifest)
@@ -403,7 +403,7 @@ def distribution_chart(stepper: Stepper, temperature: float, k: int = 20) -> byt
 def step_tab(gen, composer: str | None = None) -> "widgets.VBox":
     "Step the sampler token by token, seeing the distribution it samples from, with the temperature applied live."
     import ipywidgets as widgets
-    composers = list(gen.composers)
+    composers = list(gen.offered)
     who = widgets.Dropdown(options=composers or ["(none)"], value=composer or (composers[0] if composers else "(none)"),
                            description="composer")
     temperature = widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, description="temperature")

@@ -133,7 +133,8 @@ def learning_rates(run: Path, lr: float | None = None, key: str = "lr", old: flo
 def finish_from_checkpoint(work: Path, data, finished_early: bool = True) -> None:
     "Ship the best epoch of a run (`--finish`: of a stopped one): its checkpoint (best validation loss) and training log."
     import keras, pandas as pd
-    from maestro_lessons.generator import Generator, save_generator, fused_lstm_class
+    from maestro_lessons.networks import fused_lstm_class
+    from maestro_lessons.generator import Generator, save_generator, offered_composers
     fused_lstm_class()                                              # a checkpoint of a CPU run holds FusedLSTM layers
     run = work / "run"
     if not (run / "checkpoint.keras").exists(): raise SystemExit(f"{run}: no checkpoint to finish from; run without --finish")
@@ -143,7 +144,7 @@ def finish_from_checkpoint(work: Path, data, finished_early: bool = True) -> Non
                 train_pieces=len(data.parts["train"]), valid_pieces=len(data.parts["valid"]), epochs=len(log),
                 best_epoch=int(log.val_loss.idxmin()) + 1, val_loss=float(log.val_loss.min()),
                 val_nll_per_note=3 * float(log.val_loss.min()), seed=0, cache=data.cache.key, finished_early=finished_early,
-                learning_rates=learning_rates(run),
+                learning_rates=learning_rates(run), **dict(zip(("offered", "not_offered"), offered_composers(data))),
                 trained=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime((run / "checkpoint.keras").stat().st_mtime)))
     final = keras.Model(m.inputs, m.outputs, name=m.name)           # the same layers, no optimizer state
     save_generator(Generator(final, data.encoding, meta), work / "bundle")
@@ -208,8 +209,9 @@ def widen_for_opening(model, bos_id: int):
 def opening(args) -> None:
     import keras, pandas as pd
     from maestro_lessons.classifier import clip_data
+    from maestro_lessons.networks import fused_lstm_class
     from maestro_lessons.generator import (Generator, load_generator, save_generator, note_windows, train_generator,
-                                           fused_lstm_class, evaluate_generator, compile_generator)
+                                           evaluate_generator, compile_generator, offered_composers)
     work = work_folder(args, "opening")
     base, run, bundle = work / "base", work / "run", work / "bundle"
     if not (base / "generator.json").exists():                      # the starting point, kept for a resumed run
@@ -249,6 +251,7 @@ def opening(args) -> None:
                     val_loss_before_opening=json.loads((run / "start.json").read_text())["val_loss"],
                     finished_early=bool(args.finish), opening_learning_rates=learning_rates(run),
                     opening_weights=learning_rates(run, key="opening_weight", old=1),
+                    **dict(zip(("offered", "not_offered"), offered_composers(data))),
                     trained=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime((run / "checkpoint.keras").stat().st_mtime)))
         if "temperature_chosen_by" in meta: meta["temperature_chosen_by"] += ", for the generator before <opening>"
         save_generator(Generator(keras.Model(m.inputs, m.outputs, name=m.name), enc, meta), bundle)

@@ -257,7 +257,7 @@ tf.config.threading.set_intra_op_parallelism_threads(1); tf.config.threading.set
 from maestro_lessons.classifier import clip_data
 from maestro_lessons.generator import train_note_generator
 train_note_generator(clip_data(), notes=16, units=16, n_layers=1, embed_dim=8, epochs=1, steps_per_epoch=3,
-                     validation_steps=2, folder=sys.argv[1], verbose=0)
+                     validation_steps=2, folder=sys.argv[1], verbose=0, min_held_out=5)   # as the shipped one: offers what can be judged
 """
 
 @pytest.fixture(scope="module")
@@ -285,6 +285,13 @@ def test_generate_uses_the_shipped_generator_by_default(shipped, tmp_path):
     assert r.stdout.splitlines()[0] == f"Generator: {shipped / 'generator'} (the shipped generator)", r.stdout
     for notes in written(out, 2):                                       # real MIDI, notes in it, none held past --max-note
         assert len(notes) > 0 and (notes.end - notes.start).max() <= 0.5 + 1e-3
+
+def test_generate_refuses_a_composer_the_generator_does_not_offer_and_says_why(shipped, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MAESTRO_MODELS", str(shipped)); monkeypatch.setenv("MAESTRO_CACHE", str(tmp_path / "cache"))
+    assert cli.main(["generate", "--composer", "beethoven", "--seconds", "5", "--out", str(tmp_path / "b.mid")]) == 2
+    err = capsys.readouterr().err
+    assert "does not offer Beethoven: 22 pieces, 4 for validation and 2 for test: too few to judge" in err, err
+    assert "it offers Bach, Monteverdi, Palestrina, Traditional" in err and not (tmp_path / "b.mid").exists(), err
 
 def test_generate_takes_your_generator_when_none_ships(shipped, tmp_path, monkeypatch, capsys):
     mine = tmp_path / "cache" / "models" / "generator"

@@ -82,7 +82,7 @@ def test_notebooks_import_every_name_they_use():
 
 
 # The house: modules follow the course, one concern each.
-COURSE_ORDER = ["files", "corpus", "notes", "encodings", "sequences", "classifier", "trust", "generator", "sampling", "judging",
+COURSE_ORDER = ["files", "corpus", "notes", "encodings", "sequences", "networks", "classifier", "trust", "generator", "sampling", "judging",
                 "export", "studio", "scale", "seed_models", "exercises", "demo", "cli"]
 
 def _module_imports(path: Path) -> set[str]:
