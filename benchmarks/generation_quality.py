@@ -161,7 +161,8 @@ def main(argv=None) -> int:
         print(f"chosen temperature {temperature_text(args.temperature)} (on training pieces and other seeds)\n")
     print(f"{gen}\n{folder}: {args.pieces} pieces of {args.seconds:g} s per composer, seed {args.seed}, temperature "
           f"{temperature_text(args.temperature)}, top-p {args.top_p:g}, no max_note; MIDI in {out}")
-    for c, why in gen.meta.get("not_offered", {}).items(): print(f"not offered, so not judged: {c} ({why})")
+    not_offered = gen.meta.get("not_offered", {})
+    for c, why in not_offered.items(): print(f"not offered, so not judged: {c} ({why})")
     plan = [(c, c, i) for c in gen.offered for i in range(args.pieces)]          # (asked, fed, number)
     empty, figures = write_set(gen, plan, out, args), {}
     r = judge(out)
@@ -173,13 +174,13 @@ def main(argv=None) -> int:
           f"{pd.DataFrame(dict(valid=r['ceiling'].rate, test=real_test.rate)).round(2).to_string()}\n")
     figures["model"] = dict(model=shown_path(folder), per_composer=args.pieces, seconds=args.seconds, seed=args.seed,
                             temperature=args.temperature, top_p=args.top_p, empty=empty, offered=gen.offered,
-                            not_offered=gen.meta.get("not_offered", {}), **r["summary"],
+                            not_offered=not_offered, **r["summary"],
                             per_composer_table=r["composers"].reset_index().to_dict("records"))
     figures["critic_on_real"] = {split: t.reset_index().to_dict("records") for split, t in (("valid", r["ceiling"]), ("test", real_test))}
     if choice: figures["temperature_choice"] = choice
     elif (kept := kept_choice(folder, args.temperature)): figures["temperature_choice"] = kept
     line = (summary_line(r["summary"]) + f" empty={empty} temperature={temperature_text(args.temperature)}"
-            + f" not_offered={','.join(gen.meta.get('not_offered', {})) or '-'}")
+            + f" not_offered={','.join(not_offered) or '-'}")
     if args.control:
         import numpy as np
         fed = np.random.default_rng(args.seed).permutation([f for _, f, _ in plan])

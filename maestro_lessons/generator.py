@@ -23,7 +23,7 @@ __all__ = ['GENERATOR_FORMAT', 'MIN_HELD_OUT', 'fit_budget', 'composer_sample', 
            'composer_ids_of', 'build_generator', 'masked_accuracy', 'compile_generator', 'time_budget',
            'train_generator', 'Generator', 'save_generator', 'load_generator', 'evaluate_generator', 'sequence_nll',
            'train_on_corpus', 'note_windows', 'train_note_generator', 'held_out_windows', 'note_nll', 'unigram_nll',
-           'conditioning_effect', 'offered_composers', 'composer_shares']
+           'conditioning_effect', 'pieces_per_split', 'offered_composers', 'composer_shares']
 
 # %% ../nbs/08_generator.ipynb #046cf8cf
 def fit_budget(full: int, test: int = 1) -> int:
@@ -343,7 +343,7 @@ def train_note_generator(data=None, notes: int = 64, batch_size: int = 32, embed
                 train_pieces=len(data.parts["train"]), valid_pieces=len(data.parts["valid"]), epochs=len(h["loss"]),
                 val_loss=float(min(h["val_loss"])), val_nll_per_note=3 * float(min(h["val_loss"])), seed=seed,
                 composer_power=composer_power, cache=cache.key, train_s=round(time.perf_counter() - t0, 1),
-                **(dict(zip(("offered", "not_offered"), offered_composers(data, min_held_out))) if min_held_out else {}),
+                **(offered_composers(data, min_held_out) if min_held_out else {}),
                 trained=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     gen = Generator(model, enc, meta)
     save_generator(gen, folder)
@@ -395,17 +395,20 @@ def conditioning_effect(gen: Generator, data, split: str = "valid", notes: int =
 # %% ../nbs/08_generator.ipynb #7a2e7c17
 MIN_HELD_OUT = 5        # pieces of a composer in each of the validation and test splits, to judge what is written as him
 
-def offered_composers(data, min_pieces: int = MIN_HELD_OUT) -> tuple[list[str], dict[str, str]]:
-    """The composers a generator trained on `data` (the classifier lesson's `ClipData`) offers, and for each other one why
-    not: a composer with fewer than `min_pieces` pieces in the validation or the test split cannot be judged."""
+def pieces_per_split(data) -> pd.DataFrame:
+    "How many pieces of each composer of `data` (the classifier lesson's `ClipData`) each split holds: composers × train, valid, test."
     labels = np.asarray(data.cache.labels)
-    offered, not_offered = [], {}
-    for k, c in enumerate(data.classes):
-        n = {s: int((labels[np.asarray(data.parts[s], int)] == k).sum()) for s in ("train", "valid", "test")}
-        if min(n["valid"], n["test"]) >= min_pieces: offered.append(c); continue
-        not_offered[c] = (f"{sum(n.values())} pieces, {n['valid']} for validation and {n['test']} for test: too few to judge "
-                          f"what is written as {c} (at least {min_pieces} of each are needed)")
-    return offered, not_offered
+    return pd.DataFrame({s: np.bincount(labels[np.asarray(data.parts[s], int)], minlength=len(data.classes))
+                         for s in ("train", "valid", "test")}, index=pd.Index(data.classes, name="composer"))
+
+def offered_composers(data, min_pieces: int = MIN_HELD_OUT) -> dict:
+    """The generator's facts on what it offers, trained on `data`: `offered` (composers) and `not_offered` ({composer: why});
+    a composer with fewer than `min_pieces` pieces in the validation or the test split cannot be judged."""
+    n = pieces_per_split(data)
+    ok = n[["valid", "test"]].min(axis=1) >= min_pieces
+    return dict(offered=list(n.index[ok]),
+                not_offered={c: f"{r.sum()} pieces, {r.valid} for validation and {r.test} for test: too few to judge what is "
+                                f"written as {c} (at least {min_pieces} of each are needed)" for c, r in n[~ok].iterrows()})
 
 # %% ../nbs/08_generator.ipynb #8459a225
 def composer_shares(data, notes: int = 64, powers=(1, 0.5, 0)) -> pd.DataFrame:

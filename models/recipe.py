@@ -144,7 +144,7 @@ def finish_from_checkpoint(work: Path, data, finished_early: bool = True) -> Non
                 train_pieces=len(data.parts["train"]), valid_pieces=len(data.parts["valid"]), epochs=len(log),
                 best_epoch=int(log.val_loss.idxmin()) + 1, val_loss=float(log.val_loss.min()),
                 val_nll_per_note=3 * float(log.val_loss.min()), seed=0, cache=data.cache.key, finished_early=finished_early,
-                learning_rates=learning_rates(run), **dict(zip(("offered", "not_offered"), offered_composers(data))),
+                learning_rates=learning_rates(run), **offered_composers(data),
                 trained=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime((run / "checkpoint.keras").stat().st_mtime)))
     final = keras.Model(m.inputs, m.outputs, name=m.name)           # the same layers, no optimizer state
     save_generator(Generator(final, data.encoding, meta), work / "bundle")
@@ -251,7 +251,7 @@ def opening(args) -> None:
                     val_loss_before_opening=json.loads((run / "start.json").read_text())["val_loss"],
                     finished_early=bool(args.finish), opening_learning_rates=learning_rates(run),
                     opening_weights=learning_rates(run, key="opening_weight", old=1),
-                    **dict(zip(("offered", "not_offered"), offered_composers(data))),
+                    **offered_composers(data),
                     trained=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime((run / "checkpoint.keras").stat().st_mtime)))
         if "temperature_chosen_by" in meta: meta["temperature_chosen_by"] += ", for the generator before <opening>"
         save_generator(Generator(keras.Model(m.inputs, m.outputs, name=m.name), enc, meta), bundle)
